@@ -1,0 +1,3 @@
+from personseg.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,279 @@
+"""``personseg`` command line: parses arguments, builds the config, calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from personseg import __version__
+
+log = logging.getLogger("personseg")
+
+
+def _model_arg(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model on image/mask folders",
+        description="Train a segmentation model. Flags override --config values.",
+    )
+    p.add_argument("--config", help="YAML run file (see configs/)")
+    p.add_argument(
+        "--data",
+        action="append",
+        metavar="ROOT",
+        help="data root with images/ and masks/ (repeat to combine sets); default: ./data",
+    )
+    p.add_argument("--model", help="registered model name (default unet)")
+    p.add_argument(
+        "--model-arg",
+        action="append",
+        type=_model_arg,
+        metavar="KEY=VALUE",
+        help="model keyword argument, e.g. bilinear=false or base_channels=48",
+    )
+    p.add_argument("--img-size", type=int, help="square training input size (default 256)")
+    p.add_argument(
+        "--resize",
+        choices=["letterbox", "stretch"],
+        help="letterbox keeps the aspect ratio (default); stretch squashes",
+    )
+    p.add_argument("--epochs", type=int, help="total epochs (default 50)")
+    p.add_argument("--batch-size", type=int, help="images per step (default 8)")
+    p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 1e-4)")
+    p.add_argument(
+        "--patience",
+        type=int,
+        help="early-stop after N epochs without a better val Dice; 0 disables (default 10)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        help="validation share when a root has no val.txt (default 0.2)",
+    )
+    p.add_argument("--workers", type=int, help="data loader processes (default: from cores)")
+    p.add_argument("--seed", type=int, help="random seed (default 42)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--out", help="run directory (default runs/<date-time>)")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR (its config; --epochs may raise the total)",
+    )
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score a checkpoint at the masks' own resolution")
+    p.add_argument("--model", required=True, metavar="CKPT", help="best.pt / last.pt / run dir")
+    p.add_argument("--data", required=True, metavar="ROOT", help="data root with images/, masks/")
+    p.add_argument(
+        "--split",
+        help="file of stems to score, or 'all' (default: ROOT/val.txt if present, else all pairs)",
+    )
+    p.add_argument("--json", metavar="OUT", help="write the summary as JSON")
+    p.add_argument("--csv", metavar="PER_IMAGE", help="write per-image scores as CSV")
+    p.add_argument("--gallery", metavar="PNG", help="write a figure of the worst images")
+    p.add_argument("--threshold", type=float, help="probability threshold (default: checkpoint)")
+    p.add_argument(
+        "--boundary-tol", type=int, default=3, help="boundary F1 tolerance in pixels (default 3)"
+    )
+    p.add_argument("--device", default="auto")
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="write person masks for images, folders or globs")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    p.add_argument(
+        "--model", metavar="CKPT", help="checkpoint (default: the newest runs/*/best.pt)"
+    )
+    p.add_argument("--out", default="predictions", help="output folder (default predictions/)")
+    p.add_argument("--visualize", action="store_true", help="also write overlay and figure PNGs")
+    p.add_argument("--threshold", type=float, help="probability threshold (default: checkpoint)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default="auto")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="personseg", description="Person segmentation with U-Net: train, evaluate, predict."
+    )
+    parser.add_argument("--version", action="version", version=f"personseg {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
+    data = sub.add_parser("data", help="inspect data folders")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    check = data_sub.add_parser("check", help="report pairs, unreadable files, size mismatches")
+    check.add_argument("roots", nargs="+", metavar="ROOT")
+    doc = sub.add_parser("doctor", help="check the installation; each line OK or a fix")
+    doc.add_argument("--data", metavar="ROOT", help="also check this data root")
+    return parser
+
+
+def train_config(args: argparse.Namespace):
+    """defaults < --config YAML < flags; with --resume the run's own config.yaml (+ --epochs)."""
+    from personseg.config import TrainConfig
+
+    if args.resume:
+        cfg = TrainConfig.load(Path(args.resume) / "config.yaml")
+        if args.epochs:
+            cfg = TrainConfig.from_dict({**cfg.to_dict(), "epochs": args.epochs})
+        return cfg
+    values = TrainConfig.load(args.config).to_dict() if args.config else TrainConfig().to_dict()
+    data, model = values["data"], values["model"]
+    flags = {
+        "img_size": args.img_size,
+        "resize": args.resize,
+        "val_fraction": args.val_fraction,
+        "num_workers": args.workers,
+    }
+    data.update({k: v for k, v in flags.items() if v is not None})
+    if args.data:
+        data["roots"] = args.data
+    if not data["roots"]:
+        if not (Path("data/images").is_dir() and Path("data/masks").is_dir()):
+            raise ValueError(
+                "no training data: put pairs in data/images + data/masks, or pass "
+                "--data ROOT (a folder with images/ and masks/)"
+            )
+        data["roots"] = ["data"]
+    if args.model and args.model != model["name"]:
+        model = {"name": args.model, "kwargs": {}}
+    model["kwargs"] = {**model["kwargs"], **dict(args.model_arg or [])}
+    top = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "patience": args.patience,
+        "seed": args.seed,
+        "device": args.device,
+        "out": args.out,
+    }
+    values.update({k: v for k, v in top.items() if v is not None})
+    return TrainConfig.from_dict({**values, "data": data, "model": model})
+
+
+def newest_checkpoint() -> Path:
+    found = sorted(Path("runs").glob("*/best.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise ValueError(
+            "no model given and none found in runs/*/best.pt: train one with "
+            "`personseg train` or pass --model CKPT"
+        )
+    return found[-1]
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from personseg.engine import fit
+
+    result = fit(train_config(args), resume=args.resume)
+    best = result["best_metrics"]
+    print(
+        f"best val Dice {best['val_dice']:.4f} (IoU {best['val_iou']:.4f}) at epoch "
+        f"{result['best_epoch']}; run saved in {result['run_dir']}"
+    )
+    return 0
+
+
+def _eval_samples(root: str, split: str | None):
+    from personseg.data.splits import load_root, read_split, select
+
+    samples = load_root(root)
+    if split == "all":
+        return samples, "all pairs"
+    split_file = Path(split) if split else Path(root) / "val.txt"
+    if split is None and not split_file.is_file():
+        return samples, "all pairs (no val.txt)"
+    return select(samples, read_split(split_file), str(split_file)), str(split_file)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from personseg.inference import Segmenter, evaluate_samples
+
+    seg = Segmenter.from_checkpoint(args.model, args.device)
+    samples, what = _eval_samples(args.data, args.split)
+    log.info("scoring %d images of %s", len(samples), what)
+    result = evaluate_samples(
+        seg, samples, args.threshold, args.boundary_tol, args.csv, args.gallery
+    )
+    result.update({"model": str(args.model), "data": str(args.data), "split": what})
+    print(
+        f"{result['n_images']} images ({what}): mean IoU {result['mean_iou']:.4f}, "
+        f"mean Dice {result['mean_dice']:.4f}, pooled IoU {result['pooled_iou']:.4f}, "
+        f"boundary F1 {result['boundary_f1']:.4f}, {result['ms_per_image']:.1f} ms/image"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from personseg.inference import Segmenter, collect_inputs, predict_files
+
+    paths = collect_inputs(args.inputs)
+    seg = Segmenter.from_checkpoint(args.model or newest_checkpoint(), args.device)
+    result = predict_files(seg, paths, args.out, args.visualize, args.threshold, args.batch_size)
+    print(
+        f"wrote {len(result['written'])} mask(s) to {args.out} "
+        f"({result['ms_per_image']:.1f} ms/image)"
+    )
+    if result["failed"]:
+        print(f"skipped {len(result['failed'])} unreadable image(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from personseg.data import check_data
+
+    ok = True
+    for root in args.roots:
+        report = check_data(root)
+        print(report.format())
+        ok &= report.ok
+    return 0 if ok else 1
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from personseg.doctor import doctor
+
+    return doctor(args.data)
+
+
+COMMANDS = {
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "predict": _cmd_predict,
+    "data": _cmd_data,
+    "doctor": _cmd_doctor,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, OSError, FloatingPointError) as err:
+        print(f"personseg {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"personseg {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,128 @@
+"""Typed run configuration: data, model and training settings, checked once at construction.
+
+A run is described by a :class:`TrainConfig` (built from CLI flags, a YAML file, or both) and
+saved as ``config.yaml`` in the run directory so that ``--resume`` rebuilds exactly the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE_MODES = ("letterbox", "stretch")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images and masks are and how they are split and resized."""
+
+    roots: tuple[str, ...] = ()
+    img_size: int = 256
+    resize: str = "letterbox"
+    val_fraction: float = 0.2
+    num_workers: int = -1  # -1: chosen from the core count
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "roots", tuple(str(r) for r in self.roots))
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if self.img_size < 32 or self.img_size % 16:
+            raise ValueError(
+                f"img_size must be a multiple of 16 and at least 32 (the U-Net halves it 4 times); "
+                f"got {self.img_size}, try {max(32, round(self.img_size / 16) * 16)}"
+            )
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError("mean and std need 3 values each, std > 0")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which registered model to build, with its keyword arguments."""
+
+    name: str = "unet"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; saved as ``config.yaml`` beside its checkpoints."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    out: str = ""
+    epochs: int = 50
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    min_lr_ratio: float = 0.01  # cosine schedule ends at lr * min_lr_ratio
+    loss_alpha: float = 0.5  # CombinedLoss: alpha * BCE + (1 - alpha) * Dice
+    patience: int = 10  # epochs without a better val Dice before stopping; 0 disables
+    threshold: float = 0.5
+    seed: int = 42
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, dict):
+            object.__setattr__(self, "data", DataConfig(**_known(DataConfig, self.data)))
+        if isinstance(self.model, dict):
+            object.__setattr__(self, "model", ModelConfig(**_known(ModelConfig, self.model)))
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= self.loss_alpha <= 1.0:
+            raise ValueError(f"loss_alpha must be in [0, 1], got {self.loss_alpha}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0, got {self.patience}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists, not tuples) for YAML and checkpoints."""
+        return _plain(asdict(self))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        return cls(**_known(cls, values))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must hold a YAML mapping of settings")
+        return cls.from_dict(values)
+
+
+def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Reject unknown keys with the list of valid ones (a typo should not pass silently)."""
+    valid = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - valid)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} setting(s) {unknown}; valid: {sorted(valid)}")
+    return dict(values)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

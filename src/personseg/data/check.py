@@ -1,0 +1,124 @@
+"""``personseg data check``: a report on a data root before any training starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from personseg.data.dataset import (
+    ASPECT_TOLERANCE,
+    find_pairs,
+    load_image,
+    load_mask,
+)
+from personseg.data.splits import read_split
+
+
+@dataclass
+class DataReport:
+    """Findings of :func:`check_data`; ``errors`` stop training, ``warnings`` do not."""
+
+    root: str
+    pairs: int = 0
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def format(self) -> str:
+        out = [f"data root: {self.root}", *(f"  {s}" for s in self.lines)]
+        out += [f"  WARNING: {w}" for w in self.warnings]
+        out += [f"  ERROR: {e}" for e in self.errors]
+        out.append("  result: " + ("OK" if self.ok else f"{len(self.errors)} error(s)"))
+        return "\n".join(out)
+
+
+def _examples(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (" …" if len(names) > n else "")
+
+
+def check_data(root: str | Path) -> DataReport:
+    """Read every pair of ``root`` once and report pairing, readability, sizes and mask values."""
+    root = Path(root)
+    report = DataReport(str(root))
+    pairs, lonely_images, lonely_masks = find_pairs(root)
+    report.pairs = len(pairs)
+    report.lines.append(f"pairs: {len(pairs)}")
+    if not pairs:
+        report.errors.append("no image/mask pairs (images/<stem>.jpg with masks/<stem>.png)")
+    if lonely_images:
+        report.warnings.append(
+            f"{len(lonely_images)} image(s) without a mask: "
+            f"{_examples([p.name for p in lonely_images])}"
+        )
+    if lonely_masks:
+        report.warnings.append(
+            f"{len(lonely_masks)} mask(s) without an image: "
+            f"{_examples([p.name for p in lonely_masks])}"
+        )
+    unreadable, resized, bad_aspect, empty, non_binary, fractions = [], [], [], [], [], []
+    for s in pairs:
+        try:
+            image, mask_raw = load_image(s.image), load_mask(s.mask)
+            values = np.unique(np.asarray(_raw_values(s.mask)))
+        except (ValueError, OSError) as err:
+            unreadable.append(f"{s.stem} ({err})")
+            continue
+        (ih, iw), (mh, mw) = image.shape[:2], mask_raw.shape
+        if (ih, iw) != (mh, mw):
+            if abs((iw / ih) / (mw / mh) - 1) > ASPECT_TOLERANCE:
+                bad_aspect.append(f"{s.stem} (image {iw}x{ih}, mask {mw}x{mh})")
+            else:
+                resized.append(iw / mw)
+        if len(values) > 2:
+            non_binary.append(s.stem)
+        fraction = float(mask_raw.mean())
+        fractions.append(fraction)
+        if fraction == 0:
+            empty.append(s.stem)
+    if unreadable:
+        report.errors.append(f"{len(unreadable)} unreadable pair(s): {_examples(unreadable)}")
+    if bad_aspect:
+        report.errors.append(
+            f"{len(bad_aspect)} mask(s) with another aspect ratio than their "
+            f"image (wrong pairing or cropped mask): {_examples(bad_aspect)}"
+        )
+    if resized:
+        report.warnings.append(
+            f"{len(resized)} mask(s) differ in size from their image (same aspect ratio, scale "
+            f"{min(resized):.2f}-{max(resized):.2f}); they are resized to the image (nearest)"
+        )
+    if empty:
+        report.warnings.append(f"{len(empty)} empty mask(s) (no person): {_examples(empty)}")
+    if non_binary:
+        report.lines.append(
+            f"non-binary masks (more than two values, read as person > 0 or "
+            f">= 128 for soft 8-bit): {len(non_binary)}"
+        )
+    if fractions:
+        f = np.array(fractions)
+        report.lines.append(
+            f"person fraction per image: mean {f.mean():.3f}, min {f.min():.3f}, max {f.max():.3f}"
+        )
+    for name in ("train.txt", "val.txt"):
+        if (root / name).is_file():
+            stems = read_split(root / name)
+            known = {s.stem for s in pairs}
+            missing = [s for s in stems if s not in known]
+            report.lines.append(f"{name}: {len(stems)} ids")
+            if missing:
+                report.errors.append(
+                    f"{name} names {len(missing)} id(s) without a pair: {_examples(missing)}"
+                )
+    return report
+
+
+def _raw_values(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im)

@@ -1,0 +1,162 @@
+"""Image/mask pairs on disk: finding, checking and loading them.
+
+A data root holds ``images/`` and ``masks/``; an image ``images/<stem>.<ext>`` pairs with
+``masks/<stem>.png`` or ``masks/<stem>_mask.png`` (any image extension). Masks may be 0/255,
+0/1, label images (> 0 is person), palette PNGs, RGBA (alpha is the mask) or 16-bit. A mask of
+another size than its image is resized to the image with nearest neighbour.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+log = logging.getLogger("personseg")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+ASPECT_TOLERANCE = 0.02  # relative aspect-ratio difference accepted between image and mask
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image with its mask, and the data root it came from."""
+
+    stem: str
+    image: Path
+    mask: Path
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def find_pairs(root: str | Path) -> tuple[list[Sample], list[Path], list[Path]]:
+    """Pair ``root/images`` with ``root/masks`` by stem.
+
+    Returns:
+        (pairs sorted by stem, images without a mask, masks without an image).
+    """
+    root = Path(root)
+    images_dir, masks_dir = root / "images", root / "masks"
+    for d in (images_dir, masks_dir):
+        if not d.is_dir():
+            raise FileNotFoundError(
+                f"{d} not found: a data root needs images/ and masks/ folders "
+                f"(masks named <stem>.png or <stem>_mask.png)"
+            )
+    masks: dict[str, Path] = {}
+    for m in _files(masks_dir):
+        stem = m.stem[: -len("_mask")] if m.stem.endswith("_mask") else m.stem
+        masks.setdefault(stem, m)
+    pairs, lonely_images = [], []
+    for img in _files(images_dir):
+        if img.stem in masks:
+            pairs.append(Sample(img.stem, img, masks.pop(img.stem)))
+        else:
+            lonely_images.append(img)
+    return pairs, lonely_images, sorted(masks.values())
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """RGB uint8 ``(H, W, 3)``; EXIF orientation applied, grey and RGBA converted."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)  # applies EXIF orientation, drops alpha
+    if img is None:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"image not found: {path}")
+        raise ValueError(f"cannot read image {path}: the file is broken or not an image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def load_mask(path: str | Path) -> np.ndarray:
+    """Person mask as uint8 ``(H, W)`` in {0, 1}.
+
+    Person is: alpha ≥ 128 for RGBA/LA; for 8-bit masks holding only 0 and one other value,
+    or label images, any value > 0; for 8-bit masks with many grey levels up to 255 (soft or
+    anti-aliased edges), value ≥ 128; any channel > 0 for colour label maps; > 0 for 16-bit.
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("RGBA", "LA", "PA"):
+                return (np.asarray(im.convert("RGBA"))[..., 3] >= 128).astype(np.uint8)
+            arr = np.asarray(im)  # 'P' gives palette indices: index > 0 is person
+    except FileNotFoundError:
+        raise FileNotFoundError(f"mask not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"cannot read mask {path}: {err}") from None
+    if arr.ndim == 3:
+        arr = arr.max(axis=2)
+    if arr.dtype == np.uint8 and mode != "P" and arr.max() == 255 and _is_soft(arr):
+        return (arr >= 128).astype(np.uint8)
+    return (arr > 0).astype(np.uint8)
+
+
+def _is_soft(arr: np.ndarray) -> bool:
+    """True for a 0–255 matte with many grey levels rather than a label image."""
+    return len(np.unique(arr[:: max(1, arr.shape[0] // 256), :: max(1, arr.shape[1] // 256)])) > 32
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) as loaded (after EXIF rotation), read from the header only."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                w, h = h, w
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"cannot read {path}: {err}") from None
+    return h, w
+
+
+def size_mismatches(samples: Sequence[Sample]) -> tuple[list[tuple[Sample, float]], list[Sample]]:
+    """Masks whose size differs from their image's.
+
+    Returns:
+        (resizable: same aspect ratio within 2 %, with the image/mask scale;
+        bad: aspect ratios differ, which means a wrong pairing or a cropped mask).
+    """
+    resizable, bad = [], []
+    for s in samples:
+        (ih, iw), (mh, mw) = image_size(s.image), image_size(s.mask)
+        if (ih, iw) == (mh, mw):
+            continue
+        if abs((iw / ih) / (mw / mh) - 1) > ASPECT_TOLERANCE:
+            bad.append(s)
+        else:
+            resizable.append((s, iw / mw))
+    return resizable, bad
+
+
+def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """Image RGB uint8 ``(H, W, 3)`` and mask uint8 {0,1} ``(H, W)`` at the image's size."""
+    image, mask = load_image(sample.image), load_mask(sample.mask)
+    if mask.shape != image.shape[:2]:
+        h, w = image.shape[:2]
+        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+    return image, mask
+
+
+class SegmentationDataset(Dataset):
+    """Samples through one Albumentations transform → ``(3, S, S)`` float image, ``(1, S, S)``
+    float {0,1} mask, and the index."""
+
+    def __init__(self, samples: Sequence[Sample], transform: Callable[..., dict]):
+        self.samples, self.transform = list(samples), transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        image, mask = load_pair(self.samples[index])
+        out = self.transform(image=image, mask=mask)
+        return out["image"], out["mask"].unsqueeze(0).float(), index

@@ -1,0 +1,122 @@
+"""Train/validation splits per data root, and DataLoaders over several roots."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from personseg.data.dataset import Sample, find_pairs, size_mismatches
+
+log = logging.getLogger("personseg")
+
+
+def read_split(path: str | Path) -> list[str]:
+    """Stems listed one per line (blank lines and ``#`` comments ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"split file not found: {path}")
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def select(samples: Sequence[Sample], stems: Sequence[str], source: str) -> list[Sample]:
+    """The samples named by ``stems``, in that order; unknown stems are an error."""
+    by_stem = {s.stem: s for s in samples}
+    missing = [s for s in stems if s not in by_stem]
+    if missing:
+        raise ValueError(
+            f"{source} names {len(missing)} image(s) without an image/mask pair, e.g. "
+            f"{missing[:3]}; fix the split file or add the files"
+        )
+    return [by_stem[s] for s in stems]
+
+
+def load_root(root: str | Path) -> list[Sample]:
+    """All pairs of a data root, after checking that masks fit their images.
+
+    Masks of another size but the same aspect ratio are reported once and resized when loaded;
+    masks of another aspect ratio are an error.
+    """
+    pairs, _, _ = find_pairs(root)
+    if not pairs:
+        raise ValueError(
+            f"no image/mask pairs in {root}: put <stem>.jpg in images/ and <stem>.png in masks/"
+        )
+    resizable, bad = size_mismatches(pairs)
+    if bad:
+        raise ValueError(
+            f"{len(bad)} mask(s) in {root} have another aspect ratio than their image, e.g. "
+            f"{bad[0].mask.name} vs {bad[0].image.name}; run `personseg data check {root}`"
+        )
+    if resizable:
+        scales = [s for _, s in resizable]
+        log.info(
+            "%s: %d of %d masks differ in size from their image (scale %.2f-%.2f); they are "
+            "resized to the image (nearest neighbour)",
+            root,
+            len(resizable),
+            len(pairs),
+            min(scales),
+            max(scales),
+        )
+    return pairs
+
+
+def split_root(
+    root: str | Path, val_fraction: float = 0.2, seed: int = 42
+) -> tuple[list[Sample], list[Sample]]:
+    """(train, val) of one root: its ``train.txt``/``val.txt`` if present, else a seeded split."""
+    root = Path(root)
+    pairs = load_root(root)
+    if (root / "train.txt").is_file() and (root / "val.txt").is_file():
+        train = select(pairs, read_split(root / "train.txt"), str(root / "train.txt"))
+        val = select(pairs, read_split(root / "val.txt"), str(root / "val.txt"))
+        overlap = {s.stem for s in train} & {s.stem for s in val}
+        if overlap:
+            raise ValueError(f"{root}: {len(overlap)} stem(s) are in both train.txt and val.txt")
+        return train, val
+    order = list(pairs)
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(len(order) * val_fraction)) if len(order) > 1 else 0
+    return sorted(order[n_val:], key=lambda s: s.stem), sorted(order[:n_val], key=lambda s: s.stem)
+
+
+def split_roots(
+    roots: Sequence[str | Path], val_fraction: float = 0.2, seed: int = 42
+) -> tuple[list[Sample], list[Sample]]:
+    """Concatenate the (train, val) splits of several roots, each split on its own."""
+    train, val = [], []
+    for root in roots:
+        t, v = split_root(root, val_fraction, seed)
+        train += t
+        val += v
+    if not val:
+        raise ValueError("the validation split is empty: add images or a val.txt")
+    return train, val
+
+
+def default_workers() -> int:
+    """Loader processes: one core stays with the model, at most 4."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def make_loader(
+    dataset: Dataset, batch_size: int, train: bool, workers: int = -1, seed: int = 42
+) -> DataLoader:
+    """Shuffled, last partial batch dropped only in training (never in validation)."""
+    workers = default_workers() if workers < 0 else workers
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=train,
+        drop_last=train and len(dataset) > batch_size,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(seed) if train else None,
+    )

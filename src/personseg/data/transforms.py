@@ -1,0 +1,87 @@
+"""Albumentations presets: image and mask always go through one call; masks use nearest neighbour.
+
+``letterbox`` keeps the aspect ratio (longest side to ``size``, zero padding, centred), which is
+what prediction uses; ``stretch`` is the seed's plain square resize.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no version check over the network
+
+import albumentations as A
+import cv2
+import numpy as np
+from albumentations.pytorch import ToTensorV2
+
+from personseg.config import IMAGENET_MEAN, IMAGENET_STD
+
+Box = tuple[int, int, int, int]  # top, left, height, width of the image inside the padded square
+
+
+def _resize(size: int, mode: str) -> list[A.BasicTransform]:
+    if mode == "letterbox":
+        return [
+            A.LongestMaxSize(max_size=size, interpolation=cv2.INTER_AREA),
+            A.PadIfNeeded(size, size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
+        ]
+    if mode == "stretch":
+        return [A.Resize(size, size, interpolation=cv2.INTER_AREA)]
+    raise ValueError(f"resize mode must be 'letterbox' or 'stretch', got {mode!r}")
+
+
+def train_transform(
+    size: int,
+    resize: str = "letterbox",
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> A.Compose:
+    """The seed's augmentation after resizing: flip, ±15° rotation, ±20 % brightness and
+    contrast, Gaussian blur."""
+    return A.Compose(
+        [
+            *_resize(size, resize),
+            A.HorizontalFlip(p=0.5),
+            A.Rotate(limit=15, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=0.5),
+            A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+            A.GaussianBlur(blur_limit=(3, 5), p=0.3),
+            A.Normalize(mean=mean, std=std),
+            ToTensorV2(),
+        ]
+    )
+
+
+def eval_transform(
+    size: int,
+    resize: str = "letterbox",
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> A.Compose:
+    """Resize and normalise only."""
+    return A.Compose([*_resize(size, resize), A.Normalize(mean=mean, std=std), ToTensorV2()])
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Box]:
+    """Fit ``image`` (H, W[, C]) into a ``size``×``size`` square, centred, zero-padded.
+
+    Returns:
+        The square image and the box (top, left, height, width) the picture occupies.
+    """
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), interpolation=interp)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    padded = cv2.copyMakeBorder(
+        resized, top, size - nh - top, left, size - nw - left, cv2.BORDER_CONSTANT, value=0
+    )
+    return padded, (top, left, nh, nw)
+
+
+def unletterbox(prob: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:
+    """Crop the box out of a square map and resize it (bilinear) to ``shape`` (H, W)."""
+    top, left, nh, nw = box
+    crop = np.ascontiguousarray(prob[top : top + nh, left : left + nw])
+    return cv2.resize(crop, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)

@@ -1,0 +1,99 @@
+"""Checkpoints: the state_dict beside everything needed to rebuild and use the model.
+
+Keys: ``format``, ``model`` (``name``, ``kwargs``), ``state_dict``, ``input_size``, ``resize``,
+``normalization`` (``mean``, ``std``), ``threshold``, ``metrics``, ``epoch``, ``versions``,
+``config``; ``last.pt`` adds ``optimizer``, ``scheduler``, ``rng``, ``history``, ``best_score``.
+Everything is plain Python or tensors, so ``torch.load(weights_only=True)`` reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import platform
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from personseg.models import create_model
+
+FORMAT = "personseg-checkpoint-v1"
+
+
+def versions() -> dict[str, str]:
+    from personseg import __version__
+
+    return {
+        "personseg": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a personseg checkpoint with ``weights_only=True``; a wrong file is a ValueError."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "best.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        raise ValueError(
+            f"{path} is not a readable personseg checkpoint ({str(err).splitlines()[0][:120]}); "
+            f"pass a best.pt or last.pt written by `personseg train`"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(
+            f"{path} was not written by `personseg train` (no {FORMAT!r} marker); "
+            f"pass a best.pt or last.pt from a personseg run directory"
+        )
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
+    """Rebuild the architecture the checkpoint names and load its weights (eval mode)."""
+    model = create_model(ckpt["model"]["name"], **ckpt["model"]["kwargs"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states in weights_only-safe types."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(np.asarray(keys, np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(tuple(_tuples(state["python"])))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value

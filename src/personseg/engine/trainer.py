@@ -1,0 +1,323 @@
+"""The training loop as plain functions: ``train_one_epoch``, ``evaluate``, and ``fit`` which
+orchestrates a whole run (data, model, optimiser, schedule, checkpoints, logs, resume).
+
+Validation scores during training are computed at the training input size (masks resized with
+nearest neighbour); ``personseg evaluate`` scores at the ground truth's own resolution.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from personseg.config import TrainConfig
+from personseg.data import SegmentationDataset, eval_transform, make_loader, split_roots
+from personseg.data import train_transform as train_preset
+from personseg.engine.checkpoint import (
+    FORMAT,
+    atomic_save,
+    load_checkpoint,
+    rng_state,
+    set_rng_state,
+    versions,
+)
+from personseg.engine.distributed import is_main_process, resolve_device, unwrap
+from personseg.losses import CombinedLoss
+from personseg.metrics import MetricAccumulator, confusion_counts, scores_from_counts
+from personseg.models import create_model
+from personseg.viz import plot_curves
+
+log = logging.getLogger("personseg")
+
+CSV_FIELDS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_dice",
+    "train_iou",
+    "val_loss",
+    "val_dice",
+    "val_iou",
+    "val_precision",
+    "val_recall",
+    "val_boundary_f1",
+    "epoch_seconds",
+    "train_images_per_s",
+)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    threshold: float = 0.5,
+    desc: str = "train",
+) -> dict[str, float]:
+    """One pass over ``loader``; returns mean loss, per-image mean Dice/IoU on the augmented
+    training batches, and images per second (data loading included)."""
+    model.train()
+    loss_sum, n_images, counts = 0.0, 0, []
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=desc, leave=False, disable=not is_main_process(), dynamic_ncols=True)
+    for images, masks, _ in bar:
+        images, masks = images.to(device), masks.to(device)  # (N, 3, S, S), (N, 1, S, S)
+        logits = model(images)  # (N, 1, S, S)
+        loss = loss_fn(logits, masks)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the loss became {loss.item()}; lower --lr or check the data with "
+                f"`personseg data check`"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        n = images.shape[0]
+        loss_sum += loss.item() * n
+        n_images += n
+        with torch.no_grad():
+            pred = (logits > math.log(threshold / (1 - threshold))).squeeze(1).cpu().numpy()
+            counts.append(confusion_counts(pred, masks.squeeze(1).cpu().numpy() > 0.5))
+        bar.set_postfix(
+            loss=f"{loss_sum / n_images:.4f}",
+            img_s=f"{n_images / (time.perf_counter() - start):.1f}",
+        )
+    if n_images == 0:
+        raise ValueError("the training split has no batch; add images or lower --batch-size")
+    c = np.concatenate(counts)
+    scores = scores_from_counts(np.concatenate([c, np.zeros_like(c)], axis=1))
+    return {
+        "loss": loss_sum / n_images,
+        "dice": float(scores["dice"].mean()),
+        "iou": float(scores["iou"].mean()),
+        "images_per_s": n_images / (time.perf_counter() - start),
+    }
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader | Iterable,
+    loss_fn: nn.Module,
+    device: torch.device,
+    threshold: float = 0.5,
+) -> dict[str, float]:
+    """Loss (mean over images) and :class:`MetricAccumulator` scores over every image of
+    ``loader``; no image is dropped."""
+    model.eval()
+    acc = MetricAccumulator(threshold)
+    loss_sum, n_images = 0.0, 0
+    for images, masks, _ in loader:
+        images, masks = images.to(device), masks.to(device)
+        logits = model(images)
+        loss_sum += loss_fn(logits, masks).item() * images.shape[0]
+        n_images += images.shape[0]
+        acc.update(torch.sigmoid(logits.float()), masks)
+    return {"loss": loss_sum / max(n_images, 1), **acc.compute()}
+
+
+def _lr_factor(cfg: TrainConfig):
+    """Cosine decay from 1 to ``min_lr_ratio`` over ``cfg.epochs`` (stepped once per epoch)."""
+
+    def factor(epoch: int) -> float:
+        t = min(epoch / max(cfg.epochs - 1, 1), 1.0)
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return factor
+
+
+def _checkpoint(
+    model: nn.Module, cfg: TrainConfig, epoch: int, metrics: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    name = cfg.model.name
+    return {
+        "format": FORMAT,
+        "model": {"name": name, "kwargs": dict(cfg.model.kwargs)},
+        "state_dict": unwrap(model).state_dict(),
+        "input_size": cfg.data.img_size,
+        "resize": cfg.data.resize,
+        "normalization": {"mean": list(cfg.data.mean), "std": list(cfg.data.std)},
+        "threshold": cfg.threshold,
+        "metrics": metrics,
+        "epoch": epoch,
+        "versions": versions(),
+        "config": cfg.to_dict(),
+        **extra,
+    }
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _write_csv(history: list[dict[str, Any]], path: Path) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(history)
+    tmp.replace(path)
+
+
+def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
+    """Train a model as ``cfg`` says; with ``resume``, continue the run in that directory.
+
+    Writes ``config.yaml``, ``last.pt`` (every epoch), ``best.pt`` (best val Dice, per-image
+    mean), ``metrics.csv`` and ``curves.png`` into the run directory.
+
+    Returns:
+        ``run_dir``, ``best_epoch``, ``best_metrics``, ``epochs_run``, ``stopped_early``.
+    """
+    ckpt = None
+    if resume is not None:
+        run_dir = Path(resume)
+        ckpt = load_checkpoint(run_dir / "last.pt")
+        if ckpt["epoch"] >= cfg.epochs:
+            raise ValueError(
+                f"{run_dir} already finished epoch {ckpt['epoch']} of {cfg.epochs}; pass "
+                f"--epochs N with N > {ckpt['epoch']} to train further"
+            )
+    else:
+        run_dir = Path(cfg.out) if cfg.out else default_run_dir()
+        if (run_dir / "last.pt").exists():
+            raise ValueError(
+                f"{run_dir} already holds a run; continue it with --resume "
+                f"{run_dir} or choose another --out"
+            )
+    cfg = replace(cfg, out=str(run_dir))
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+
+    d = cfg.data
+    train_samples, val_samples = split_roots(d.roots, d.val_fraction, cfg.seed)
+    log.info(
+        "data: %d training and %d validation images from %s",
+        len(train_samples),
+        len(val_samples),
+        ", ".join(d.roots),
+    )
+    train_ds = SegmentationDataset(train_samples, train_preset(d.img_size, d.resize, d.mean, d.std))
+    val_ds = SegmentationDataset(val_samples, eval_transform(d.img_size, d.resize, d.mean, d.std))
+    train_loader = make_loader(train_ds, cfg.batch_size, True, d.num_workers, cfg.seed)
+    val_loader = make_loader(val_ds, cfg.batch_size, False, d.num_workers)
+
+    model = create_model(cfg.model.name, **cfg.model.kwargs).to(device)
+    loss_fn = CombinedLoss(cfg.loss_alpha)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg))
+    history: list[dict[str, Any]] = []
+    best_score, best_epoch, start_epoch = -1.0, 0, 1
+    if ckpt is not None:
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
+        history, best_score = list(ckpt["history"]), ckpt["best_score"]
+        best_epoch, start_epoch = ckpt["best_epoch"], ckpt["epoch"] + 1
+        log.info(
+            "resuming %s at epoch %d (best val Dice %.4f at epoch %d)",
+            run_dir,
+            start_epoch,
+            best_score,
+            best_epoch,
+        )
+
+    main = is_main_process()
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(run_dir / "config.yaml")
+    stopped_early, epoch = False, start_epoch - 1
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        train_loader.generator.manual_seed(cfg.seed + epoch)
+        t0 = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        tr = train_one_epoch(
+            model,
+            train_loader,
+            loss_fn,
+            optimizer,
+            device,
+            cfg.threshold,
+            desc=f"epoch {epoch}/{cfg.epochs}",
+        )
+        va = evaluate(model, val_loader, loss_fn, device, cfg.threshold)
+        scheduler.step()
+        row = {
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": tr["loss"],
+            "train_dice": tr["dice"],
+            "train_iou": tr["iou"],
+            "val_loss": va["loss"],
+            "val_dice": va["mean_dice"],
+            "val_iou": va["mean_iou"],
+            "val_precision": va["precision"],
+            "val_recall": va["recall"],
+            "val_boundary_f1": va["boundary_f1"],
+            "epoch_seconds": time.perf_counter() - t0,
+            "train_images_per_s": tr["images_per_s"],
+        }
+        history.append(row)
+        improved = row["val_dice"] > best_score
+        if improved:
+            best_score, best_epoch = row["val_dice"], epoch
+        if main:
+            metrics = {k: float(v) for k, v in row.items()}
+            if improved:
+                atomic_save(_checkpoint(model, cfg, epoch, metrics), run_dir / "best.pt")
+            atomic_save(
+                _checkpoint(
+                    model,
+                    cfg,
+                    epoch,
+                    metrics,
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    rng=rng_state(),
+                    history=history,
+                    best_score=best_score,
+                    best_epoch=best_epoch,
+                ),
+                run_dir / "last.pt",
+            )
+            _write_csv(history, run_dir / "metrics.csv")
+            plot_curves(history, run_dir / "curves.png")
+            tqdm.write(
+                f"epoch {epoch}/{cfg.epochs}  loss {tr['loss']:.4f}  val loss {va['loss']:.4f}  "
+                f"val Dice {va['mean_dice']:.4f}  val IoU {va['mean_iou']:.4f}  "
+                f"{tr['images_per_s']:.1f} img/s  {row['epoch_seconds']:.0f}s"
+                + ("  *best*" if improved else "")
+            )
+        if cfg.patience and epoch - best_epoch >= cfg.patience:
+            stopped_early = True
+            log.info("early stop: no better val Dice for %d epochs", cfg.patience)
+            break
+    best = next(r for r in history if r["epoch"] == best_epoch)
+    return {
+        "run_dir": str(run_dir),
+        "best_epoch": best_epoch,
+        "best_metrics": best,
+        "epochs_run": epoch - start_epoch + 1,
+        "stopped_early": stopped_early,
+    }

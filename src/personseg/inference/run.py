@@ -1,0 +1,158 @@
+"""Library functions behind ``personseg predict`` and ``personseg evaluate``."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from personseg.data import load_image, load_mask
+from personseg.data.dataset import IMAGE_EXTENSIONS, Sample
+from personseg.inference.segmenter import Segmenter
+from personseg.metrics import DEFAULT_BOUNDARY_TOLERANCE, MetricAccumulator
+from personseg.viz import overlay, save_gallery, save_side_by_side
+
+log = logging.getLogger("personseg")
+
+
+def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
+    """Expand files, folders (their images, sorted) and glob patterns into image paths."""
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+        elif p.is_file():
+            paths.append(p)
+        elif glob.has_magic(str(item)):
+            paths += sorted(
+                Path(f)
+                for f in glob.glob(str(item), recursive=True)
+                if Path(f).suffix.lower() in IMAGE_EXTENSIONS
+            )
+        else:
+            raise FileNotFoundError(f"input not found: {item}")
+    if not paths:
+        raise ValueError(
+            f"no images found in {', '.join(map(str, inputs))} "
+            f"(looked for {', '.join(IMAGE_EXTENSIONS)})"
+        )
+    stems: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in stems and stems[p.stem] != p:
+            raise ValueError(
+                f"{p} and {stems[p.stem]} would both write {p.stem}_mask.png; "
+                f"predict them into different --out folders"
+            )
+        stems[p.stem] = p
+    return list(dict.fromkeys(paths))
+
+
+def write_png(path: Path, rgb_or_grey: np.ndarray) -> None:
+    arr = rgb_or_grey if rgb_or_grey.ndim == 2 else cv2.cvtColor(rgb_or_grey, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), arr):
+        raise OSError(f"cannot write {path}")
+
+
+def predict_files(
+    segmenter: Segmenter,
+    paths: Sequence[Path],
+    out_dir: str | Path,
+    visualize: bool = False,
+    threshold: float | None = None,
+    batch_size: int = 4,
+) -> dict[str, Any]:
+    """Write ``<stem>_mask.png`` (0/255, original size) per image, and with ``visualize``
+    ``<stem>_overlay.png`` and ``<stem>_figure.png``. Unreadable images are skipped and listed.
+
+    Returns:
+        ``written`` (mask paths), ``failed`` (``path: reason``), ``ms_per_image``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t = segmenter.threshold if threshold is None else threshold
+    written, failed, seconds = [], [], 0.0
+    for start in range(0, len(paths), batch_size):
+        chunk, images = [], []
+        for p in paths[start : start + batch_size]:
+            try:
+                images.append(load_image(p))
+                chunk.append(p)
+            except (ValueError, OSError) as err:
+                failed.append(f"{p}: {err}")
+                log.warning("skipped %s", err)
+        if not chunk:
+            continue
+        t0 = time.perf_counter()
+        probs = segmenter.predict_batch(images)
+        seconds += time.perf_counter() - t0
+        for p, image, prob in zip(chunk, images, probs, strict=True):
+            mask = prob > t
+            mask_path = out / f"{p.stem}_mask.png"
+            write_png(mask_path, mask.astype(np.uint8) * 255)
+            written.append(mask_path)
+            if visualize:
+                write_png(out / f"{p.stem}_overlay.png", overlay(image, mask))
+                save_side_by_side(image, prob, mask, out / f"{p.stem}_figure.png", p.name)
+    return {
+        "written": written,
+        "failed": failed,
+        "ms_per_image": 1000 * seconds / max(len(written), 1),
+    }
+
+
+def evaluate_samples(
+    segmenter: Segmenter,
+    samples: Sequence[Sample],
+    threshold: float | None = None,
+    boundary_tolerance: int = DEFAULT_BOUNDARY_TOLERANCE,
+    csv_path: str | Path | None = None,
+    gallery_path: str | Path | None = None,
+    gallery_size: int = 6,
+) -> dict[str, Any]:
+    """Score a model on image/mask pairs at each ground-truth mask's own resolution.
+
+    The probability map is resized (bilinear) to the mask's size, then thresholded.
+    ``ms_per_image`` times the model call with pre- and post-processing, not file decoding.
+    """
+    t = segmenter.threshold if threshold is None else threshold
+    acc = MetricAccumulator(t, boundary_tolerance)
+    seconds = 0.0
+    for s in samples:
+        image, truth = load_image(s.image), load_mask(s.mask)
+        t0 = time.perf_counter()
+        prob = segmenter.predict(image, size=truth.shape)
+        seconds += time.perf_counter() - t0
+        acc.update(prob > t, truth.astype(bool))
+    result: dict[str, Any] = {
+        **acc.compute(),
+        "ms_per_image": 1000 * seconds / len(samples),
+        "threshold": t,
+        "boundary_tolerance_px": boundary_tolerance,
+    }
+    per_image = acc.per_image()
+    if csv_path:
+        with Path(csv_path).open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["stem", *per_image[0]])
+            writer.writeheader()
+            rows = zip(samples, per_image, strict=True)
+            writer.writerows({"stem": s.stem, **row} for s, row in rows)
+    if gallery_path:
+        worst = sorted(range(len(samples)), key=lambda i: per_image[i]["iou"])[:gallery_size]
+        rows = []
+        for i in worst:
+            image, truth = load_image(samples[i].image), load_mask(samples[i].mask)
+            prob = segmenter.predict(image)
+            truth = cv2.resize(truth, image.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+            rows.append(
+                (image, truth, prob > t, f"{samples[i].stem}  IoU {per_image[i]['iou']:.3f}")
+            )
+        save_gallery(rows, gallery_path)
+    return result

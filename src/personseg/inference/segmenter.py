@@ -1,0 +1,115 @@
+"""``Segmenter``: a trained model plus its pre- and post-processing, image in, probabilities out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from personseg.data import letterbox, load_image, unletterbox
+from personseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from personseg.engine.distributed import resolve_device
+
+ImageLike = np.ndarray | str | Path
+
+
+def as_rgb(image: ImageLike) -> np.ndarray:
+    """RGB uint8 (H, W, 3) from a path, or from an RGB / grey / RGBA array."""
+    if isinstance(image, (str, Path)):
+        return load_image(image)
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {image.dtype}; scale to 0-255 first")
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=2)
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        return np.ascontiguousarray(image[..., :3])
+    raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
+
+
+class Segmenter:
+    """Predict person probability maps at each image's own resolution.
+
+    Images are letterboxed (aspect kept, zero padding) or stretched to the model's input size,
+    as the model was trained, normalised, run, and mapped back.
+
+    Example:
+        >>> seg = Segmenter.from_checkpoint("runs/exp/best.pt")
+        >>> prob = seg.predict("photo.jpg")  # (H, W) float32 in [0, 1]
+        >>> mask = prob > seg.threshold
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        input_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        threshold: float = 0.5,
+        resize: str = "letterbox",
+        device: str | torch.device = "auto",
+    ):
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.model = model.to(self.device).eval()
+        self.input_size, self.threshold, self.resize = input_size, threshold, resize
+        self.mean = np.asarray(mean, np.float32) * 255
+        self.inv_std = 1 / (np.asarray(std, np.float32) * 255)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> Segmenter:
+        """Load a ``best.pt``/``last.pt`` (or a run directory, meaning its ``best.pt``)."""
+        ckpt = load_checkpoint(path)
+        norm = ckpt["normalization"]
+        return cls(
+            model_from_checkpoint(ckpt),
+            ckpt["input_size"],
+            norm["mean"],
+            norm["std"],
+            ckpt["threshold"],
+            ckpt.get("resize", "letterbox"),
+            device,
+        )
+
+    def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        s = self.input_size
+        if self.resize == "letterbox":
+            square, box = letterbox(image, s)
+        else:
+            square, box = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA), (0, 0, s, s)
+        return ((square.astype(np.float32) - self.mean) * self.inv_std).transpose(2, 0, 1), box
+
+    @torch.inference_mode()
+    def predict_batch(
+        self,
+        images: Sequence[ImageLike],
+        sizes: Sequence[tuple[int, int] | None] | None = None,
+    ) -> list[np.ndarray]:
+        """Probability maps (H, W) float32, one per image, in one forward pass.
+
+        Args:
+            images: paths or RGB uint8 arrays.
+            sizes: optional (H, W) per image to return the map at instead of the image's size
+                (e.g. a ground-truth mask's size).
+        """
+        rgb = [as_rgb(im) for im in images]
+        prepared = [self._prepare(im) for im in rgb]
+        batch = torch.from_numpy(np.stack([p[0] for p in prepared])).to(self.device)
+        probs = torch.sigmoid(self.model(batch).float())[:, 0].cpu().numpy()  # (N, S, S)
+        sizes = sizes or [None] * len(rgb)
+        out = []
+        for prob, (_, box), im, size in zip(probs, prepared, rgb, sizes, strict=True):
+            out.append(unletterbox(prob, box, size or im.shape[:2]))
+        return out
+
+    def predict(self, image: ImageLike, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Person probability (H, W) float32 in [0, 1] at the image's resolution (or ``size``)."""
+        return self.predict_batch([image], [size])[0]
+
+    def predict_mask(self, image: ImageLike, threshold: float | None = None) -> np.ndarray:
+        """Mask (H, W) uint8 in {0, 255}."""
+        t = self.threshold if threshold is None else threshold
+        return ((self.predict(image) > t) * 255).astype(np.uint8)
