@@ -156,6 +156,11 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def reseed(self, seed: int) -> None:
+        """Seed the augmentation's random state (Albumentations keeps its own generators)."""
+        if hasattr(self.transform, "set_random_seed"):
+            self.transform.set_random_seed(seed)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         image, mask = load_pair(self.samples[index])
         out = self.transform(image=image, mask=mask)

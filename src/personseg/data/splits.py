@@ -8,6 +8,7 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -106,6 +107,16 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
+def _seed_worker(worker_id: int) -> None:
+    """Give each loader process its own, reproducible augmentation stream."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    dataset = torch.utils.data.get_worker_info().dataset
+    if hasattr(dataset, "reseed"):
+        dataset.reseed(seed)
+
+
 def make_loader(
     dataset: Dataset, batch_size: int, train: bool, workers: int = -1, seed: int = 42
 ) -> DataLoader:
@@ -118,5 +129,6 @@ def make_loader(
         drop_last=train and len(dataset) > batch_size,
         num_workers=workers,
         persistent_workers=workers > 0,
+        worker_init_fn=_seed_worker if workers > 0 else None,
         generator=torch.Generator().manual_seed(seed) if train else None,
     )

@@ -9,7 +9,6 @@ Everything is plain Python or tensors, so ``torch.load(weights_only=True)`` read
 from __future__ import annotations
 
 import os
-import pickle
 import platform
 import random
 import tempfile
@@ -30,7 +29,7 @@ def versions() -> dict[str, str]:
 
     return {
         "personseg": __version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
@@ -58,9 +57,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+    except Exception as err:  # unpickling arbitrary bytes can fail with any error type
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
         raise ValueError(
-            f"{path} is not a readable personseg checkpoint ({str(err).splitlines()[0][:120]}); "
+            f"{path} is not a readable personseg checkpoint ({reason}); "
             f"pass a best.pt or last.pt written by `personseg train`"
         ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:

@@ -250,6 +250,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     stopped_early, epoch = False, start_epoch - 1
     for epoch in range(start_epoch, cfg.epochs + 1):
         train_loader.generator.manual_seed(cfg.seed + epoch)
+        train_ds.reseed(cfg.seed + epoch)
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         tr = train_one_epoch(

@@ -1,0 +1,136 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from personseg import Segmenter
+from personseg.config import DataConfig, ModelConfig, TrainConfig
+from personseg.data import SegmentationDataset, eval_transform, find_pairs, make_loader
+from personseg.engine import evaluate, fit, load_checkpoint
+from personseg.engine.checkpoint import atomic_save
+from personseg.losses import CombinedLoss
+from personseg.models import create_model
+
+
+def tiny_config(root, out, epochs=2, **kw) -> TrainConfig:
+    return TrainConfig(
+        data=DataConfig(roots=(str(root),), img_size=32, num_workers=0, val_fraction=0.25),
+        model=ModelConfig("unet-small", {"base_channels": 4}),
+        out=str(out), epochs=epochs, batch_size=4, device="cpu", **kw,
+    )
+
+
+def test_fit_writes_the_run_and_resume_continues(tiny_root, tmp_path):
+    run = tmp_path / "run"
+    result = fit(tiny_config(tiny_root, run, epochs=2))
+    for name in ("best.pt", "last.pt", "metrics.csv", "curves.png", "config.yaml"):
+        assert (run / name).is_file(), name
+    assert not list(run.glob("*.tmp"))
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert result["epochs_run"] == 2
+    saved = TrainConfig.load(run / "config.yaml")
+    assert saved.model.name == "unet-small" and saved.data.img_size == 32
+
+    last = torch.load(run / "last.pt", weights_only=True)
+    assert last["epoch"] == 2 and last["model"] == {"name": "unet-small",
+                                                     "kwargs": {"base_channels": 4}}
+    assert last["input_size"] == 32 and last["normalization"]["mean"] == [0.485, 0.456, 0.406]
+    assert {"torch", "personseg"} <= set(last["versions"])
+
+    with pytest.raises(ValueError, match="already holds a run"):
+        fit(tiny_config(tiny_root, run, epochs=3))
+    with pytest.raises(ValueError, match="already finished epoch 2"):
+        fit(tiny_config(tiny_root, run, epochs=2), resume=run)
+    result = fit(tiny_config(tiny_root, run, epochs=3), resume=run)
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert result["epochs_run"] == 1
+    resumed = torch.load(run / "last.pt", weights_only=True)
+    assert resumed["epoch"] == 3
+    # the optimizer continued: Adam's step count is 3 epochs' worth of steps
+    steps = resumed["optimizer"]["state"][0]["step"].item()
+    assert steps == 3 * last["optimizer"]["state"][0]["step"].item() / 2
+
+
+def test_same_seed_gives_the_same_first_epoch(tiny_root, tmp_path):
+    fit(tiny_config(tiny_root, tmp_path / "a", epochs=1))
+    fit(tiny_config(tiny_root, tmp_path / "b", epochs=1))
+    a = next(csv.DictReader((tmp_path / "a" / "metrics.csv").open()))
+    b = next(csv.DictReader((tmp_path / "b" / "metrics.csv").open()))
+    assert a["train_loss"] == b["train_loss"] and a["val_dice"] == b["val_dice"]
+
+
+def test_early_stopping(tiny_root, tmp_path, monkeypatch):
+    import personseg.engine.trainer as trainer
+
+    scores = iter([0.5, 0.6, 0.55, 0.6, 0.59, 0.9, 0.9, 0.9])  # best at epoch 2, then flat
+
+    def fake_evaluate(*args, **kwargs):
+        return {"loss": 1.0, "mean_dice": next(scores), "mean_iou": 0.1, "precision": 0.1,
+                "recall": 0.1, "boundary_f1": 0.1}
+
+    monkeypatch.setattr(trainer, "evaluate", fake_evaluate)
+    result = fit(tiny_config(tiny_root, tmp_path / "r", epochs=8, patience=3))
+    assert result["stopped_early"] and result["epochs_run"] == 5 and result["best_epoch"] == 2
+    assert torch.load(tmp_path / "r" / "best.pt", weights_only=True)["epoch"] == 2
+
+
+def test_validation_counts_every_image(tiny_root):
+    pairs, _, _ = find_pairs(tiny_root)  # 12 images, batch 5 leaves a partial batch of 2
+    loader = make_loader(SegmentationDataset(pairs, eval_transform(32)), 5, train=False,
+                         workers=0)
+    out = evaluate(create_model("unet-small", base_channels=4), loader, CombinedLoss(),
+                   torch.device("cpu"))
+    assert out["n_images"] == 12
+
+
+def test_atomic_save_leaves_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "x.pt"
+    atomic_save({"a": 1}, path)
+
+    class Unsaveable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        atomic_save({"a": Unsaveable()}, path)
+    assert torch.load(path, weights_only=True) == {"a": 1}
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_wrong_checkpoints_are_clear_errors(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"this is no checkpoint")
+    with pytest.raises(ValueError, match="not a readable personseg checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not written by `personseg train`"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_segmenter_returns_probabilities_at_image_resolution(tiny_root, tmp_path):
+    fit(tiny_config(tiny_root, tmp_path / "run", epochs=1))
+    seg = Segmenter.from_checkpoint(tmp_path / "run")  # a run dir means its best.pt
+    for shape in [(37, 53, 3), (80, 20, 3), (25, 25)]:
+        image = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+        prob = seg.predict(image)
+        assert prob.shape == shape[:2] and prob.dtype == np.float32
+        assert 0 <= prob.min() and prob.max() <= 1
+    assert seg.predict(image, size=(10, 12)).shape == (10, 12)
+    mask = seg.predict_mask(tiny_root / "images" / "im000.jpg")
+    assert mask.shape == (48, 40) and set(np.unique(mask)) <= {0, 255}
+
+
+def test_config_validation_and_yaml_round_trip(tmp_path):
+    with pytest.raises(ValueError, match="multiple of 16"):
+        DataConfig(img_size=100)
+    with pytest.raises(ValueError, match="unknown TrainConfig setting"):
+        TrainConfig.from_dict({"epoch": 3})
+    cfg = TrainConfig(data={"roots": ["a", "b"], "img_size": 64}, epochs=3)
+    cfg.save(tmp_path / "c.yaml")
+    assert yaml.safe_load((tmp_path / "c.yaml").read_text())["data"]["roots"] == ["a", "b"]
+    assert TrainConfig.load(tmp_path / "c.yaml") == cfg
