@@ -27,8 +27,9 @@ def make_pair(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.
     return image, mask
 
 
-def write_root(root: Path, n: int = 12, size: tuple[int, int] = (48, 40), seed: int = 0,
-               splits: bool = False) -> Path:
+def write_root(
+    root: Path, n: int = 12, size: tuple[int, int] = (48, 40), seed: int = 0, splits: bool = False
+) -> Path:
     """A data root with ``n`` JPEG images and PNG masks (optionally train.txt / val.txt)."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True)

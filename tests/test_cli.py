@@ -11,15 +11,20 @@ from pathlib import Path
 
 import cv2
 import pytest
-
 from conftest import REPO, real_subset
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
 def run(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "personseg", *args], cwd=cwd, env=ENV,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "personseg", *args],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"personseg {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -58,13 +63,34 @@ def test_train_without_data_says_where_to_put_it(tmp_path):
 
 
 def test_broken_image_is_skipped_and_reported(tmp_path, tiny_root):
-    run("train", "--data", str(tiny_root), "--model", "unet-small", "--model-arg",
-        "base_channels=4", "--img-size", "32", "--epochs", "1", "--workers", "0",
-        "--out", str(tmp_path / "run"))
+    run(
+        "train",
+        "--data",
+        str(tiny_root),
+        "--model",
+        "unet-small",
+        "--model-arg",
+        "base_channels=4",
+        "--img-size",
+        "32",
+        "--epochs",
+        "1",
+        "--workers",
+        "0",
+        "--out",
+        str(tmp_path / "run"),
+    )
     (tmp_path / "broken.jpg").write_bytes(b"no jpeg")
-    proc = run("predict", str(tiny_root / "images" / "im000.jpg"), str(tmp_path / "broken.jpg"),
-               "--model", str(tmp_path / "run" / "best.pt"), "--out", str(tmp_path / "p"),
-               check=False)
+    proc = run(
+        "predict",
+        str(tiny_root / "images" / "im000.jpg"),
+        str(tmp_path / "broken.jpg"),
+        "--model",
+        str(tmp_path / "run" / "best.pt"),
+        "--out",
+        str(tmp_path / "p"),
+        check=False,
+    )
     assert proc.returncode == 1 and "skipped 1 unreadable" in proc.stderr
     assert (tmp_path / "p" / "im000_mask.png").is_file()
 
@@ -74,19 +100,50 @@ def test_seed_quick_commands(tmp_path, tiny_root):
     data = tmp_path / "data"
     tiny_root.rename(data)
     py = [sys.executable]
-    proc = subprocess.run([*py, str(REPO / "train.py"), "--epochs", "1", "--batch-size", "4",
-                           "--model", "unet-small", "--model-arg", "base_channels=4",
-                           "--img-size", "32", "--workers", "0"],
-                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            *py,
+            str(REPO / "train.py"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--model",
+            "unet-small",
+            "--model-arg",
+            "base_channels=4",
+            "--img-size",
+            "32",
+            "--workers",
+            "0",
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     image = data / "images" / "im001.jpg"
-    proc = subprocess.run([*py, str(REPO / "inference.py"), "--image", str(image), "--visualize"],
-                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*py, str(REPO / "inference.py"), "--image", str(image), "--visualize"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     for suffix in ("mask", "overlay", "figure"):
         assert (tmp_path / "predictions" / f"im001_{suffix}.png").is_file()
-    proc = subprocess.run([*py, str(REPO / "test_setup.py")], cwd=tmp_path, env=ENV,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*py, str(REPO / "test_setup.py")],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all checks OK" in proc.stdout and "[  OK] model unet-small" in proc.stdout
     assert "data: data: 12 image/mask pairs" in proc.stdout
@@ -98,8 +155,21 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
     """Train unet-small 2 epochs on 16 real photos, evaluate on 8 with --json, predict 2."""
     root = real_subset(shared_data, tmp_path / "ccp16", "ccp", n_train=16, n_val=8)
     run_dir = tmp_path / "run"
-    run("train", "--data", str(root), "--model", "unet-small", "--epochs", "2",
-        "--img-size", "96", "--batch-size", "2", "--out", str(run_dir))
+    run(
+        "train",
+        "--data",
+        str(root),
+        "--model",
+        "unet-small",
+        "--epochs",
+        "2",
+        "--img-size",
+        "96",
+        "--batch-size",
+        "2",
+        "--out",
+        str(run_dir),
+    )
     for name in ("best.pt", "last.pt", "metrics.csv", "curves.png", "config.yaml"):
         assert (run_dir / name).is_file()
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
@@ -108,12 +178,30 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
 
     summary = tmp_path / "eval.json"
     per_image = tmp_path / "per_image.csv"
-    run("evaluate", "--model", str(run_dir / "best.pt"), "--data", str(root),
-        "--json", str(summary), "--csv", str(per_image), "--gallery", str(tmp_path / "worst.png"))
+    run(
+        "evaluate",
+        "--model",
+        str(run_dir / "best.pt"),
+        "--data",
+        str(root),
+        "--json",
+        str(summary),
+        "--csv",
+        str(per_image),
+        "--gallery",
+        str(tmp_path / "worst.png"),
+    )
     res = json.loads(summary.read_text())
     assert res["n_images"] == 8
-    for key in ("mean_iou", "mean_dice", "pooled_iou", "pooled_dice", "precision", "recall",
-                "boundary_f1"):
+    for key in (
+        "mean_iou",
+        "mean_dice",
+        "pooled_iou",
+        "pooled_dice",
+        "precision",
+        "recall",
+        "boundary_f1",
+    ):
         assert 0.0 <= res[key] <= 1.0, key
     # after 16 steps the model must find people (IoU 0 would mean it marks nothing; it reached
     # about 0.48 when this test was written)
@@ -129,8 +217,15 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
 
     images = sorted((root / "images").iterdir())[:2]
     out = tmp_path / "pred"
-    run("predict", *map(str, images), "--model", str(run_dir / "best.pt"), "--out", str(out),
-        "--visualize")
+    run(
+        "predict",
+        *map(str, images),
+        "--model",
+        str(run_dir / "best.pt"),
+        "--out",
+        str(out),
+        "--visualize",
+    )
     for img in images:
         mask = cv2.imread(str(out / f"{img.stem}_mask.png"), cv2.IMREAD_UNCHANGED)
         photo = cv2.imread(str(img))

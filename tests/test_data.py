@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import write_root
 from PIL import Image
 
 from personseg.data import (
@@ -157,12 +158,12 @@ def test_data_check_reports_problems(tiny_root):
 
 
 def test_splits_from_files_and_seeded_random_split(tmp_path):
-    with_files = __import__("conftest").write_root(tmp_path / "a", n=8, splits=True)
-    plain = __import__("conftest").write_root(tmp_path / "b", n=10)
-    train, val = split_roots([with_files])
+    with_files = write_root(tmp_path / "a", n=8, splits=True)
+    plain = write_root(tmp_path / "b", n=10)
+    _, val = split_roots([with_files])
     assert [s.stem for s in val] == ["im006", "im007"]
     t1, v1 = split_roots([plain], val_fraction=0.3, seed=1)
-    t2, v2 = split_roots([plain], val_fraction=0.3, seed=1)
+    _, v2 = split_roots([plain], val_fraction=0.3, seed=1)
     assert [s.stem for s in v1] == [s.stem for s in v2] and len(v1) == 3
     assert not {s.stem for s in t1} & {s.stem for s in v1}
     both_train, both_val = split_roots([with_files, plain], val_fraction=0.3, seed=1)
@@ -182,7 +183,12 @@ def test_presets_keep_masks_binary_and_letterbox_round_trips():
         assert out["image"].shape == (3, 64, 64) and out["image"].dtype == torch.float32
         assert set(out["mask"].unique().tolist()) <= {0, 1}
     square, box = letterbox(mask.astype(np.float32), 64)
-    assert square.shape == (64, 64) and box == (0, 10, 64, 43)  # 60 * 64/90 = 42.7 → 43 wide, (64 - 43) // 2 left
+    assert square.shape == (64, 64) and box == (
+        0,
+        10,
+        64,
+        43,
+    )  # 60 * 64/90 = 42.7 → 43 wide, (64 - 43) // 2 left
     back = unletterbox(square, box, mask.shape) > 0.5
     assert (back == mask.astype(bool)).mean() > 0.97
 

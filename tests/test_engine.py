@@ -18,7 +18,11 @@ def tiny_config(root, out, epochs=2, **kw) -> TrainConfig:
     return TrainConfig(
         data=DataConfig(roots=(str(root),), img_size=32, num_workers=0, val_fraction=0.25),
         model=ModelConfig("unet-small", {"base_channels": 4}),
-        out=str(out), epochs=epochs, batch_size=4, device="cpu", **kw,
+        out=str(out),
+        epochs=epochs,
+        batch_size=4,
+        device="cpu",
+        **kw,
     )
 
 
@@ -35,8 +39,10 @@ def test_fit_writes_the_run_and_resume_continues(tiny_root, tmp_path):
     assert saved.model.name == "unet-small" and saved.data.img_size == 32
 
     last = torch.load(run / "last.pt", weights_only=True)
-    assert last["epoch"] == 2 and last["model"] == {"name": "unet-small",
-                                                     "kwargs": {"base_channels": 4}}
+    assert last["epoch"] == 2 and last["model"] == {
+        "name": "unet-small",
+        "kwargs": {"base_channels": 4},
+    }
     assert last["input_size"] == 32 and last["normalization"]["mean"] == [0.485, 0.456, 0.406]
     assert {"torch", "personseg"} <= set(last["versions"])
 
@@ -69,8 +75,14 @@ def test_early_stopping(tiny_root, tmp_path, monkeypatch):
     scores = iter([0.5, 0.6, 0.55, 0.6, 0.59, 0.9, 0.9, 0.9])  # best at epoch 2, then flat
 
     def fake_evaluate(*args, **kwargs):
-        return {"loss": 1.0, "mean_dice": next(scores), "mean_iou": 0.1, "precision": 0.1,
-                "recall": 0.1, "boundary_f1": 0.1}
+        return {
+            "loss": 1.0,
+            "mean_dice": next(scores),
+            "mean_iou": 0.1,
+            "precision": 0.1,
+            "recall": 0.1,
+            "boundary_f1": 0.1,
+        }
 
     monkeypatch.setattr(trainer, "evaluate", fake_evaluate)
     result = fit(tiny_config(tiny_root, tmp_path / "r", epochs=8, patience=3))
@@ -80,10 +92,10 @@ def test_early_stopping(tiny_root, tmp_path, monkeypatch):
 
 def test_validation_counts_every_image(tiny_root):
     pairs, _, _ = find_pairs(tiny_root)  # 12 images, batch 5 leaves a partial batch of 2
-    loader = make_loader(SegmentationDataset(pairs, eval_transform(32)), 5, train=False,
-                         workers=0)
-    out = evaluate(create_model("unet-small", base_channels=4), loader, CombinedLoss(),
-                   torch.device("cpu"))
+    loader = make_loader(SegmentationDataset(pairs, eval_transform(32)), 5, train=False, workers=0)
+    out = evaluate(
+        create_model("unet-small", base_channels=4), loader, CombinedLoss(), torch.device("cpu")
+    )
     assert out["n_images"] == 12
 
 
@@ -119,7 +131,7 @@ def test_segmenter_returns_probabilities_at_image_resolution(tiny_root, tmp_path
         image = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
         prob = seg.predict(image)
         assert prob.shape == shape[:2] and prob.dtype == np.float32
-        assert 0 <= prob.min() and prob.max() <= 1
+        assert prob.min() >= 0 and prob.max() <= 1
     assert seg.predict(image, size=(10, 12)).shape == (10, 12)
     mask = seg.predict_mask(tiny_root / "images" / "im000.jpg")
     assert mask.shape == (48, 40) and set(np.unique(mask)) <= {0, 255}

@@ -11,9 +11,11 @@ def test_alpha_one_is_plain_bce_and_zero_is_plain_dice():
     logits = torch.randn(3, 1, 8, 8)
     target = (torch.rand(3, 1, 8, 8) > 0.5).float()
     assert CombinedLoss(1.0)(logits, target) == pytest.approx(
-        F.binary_cross_entropy_with_logits(logits, target).item(), rel=1e-6)
+        F.binary_cross_entropy_with_logits(logits, target).item(), rel=1e-6
+    )
     assert CombinedLoss(0.0)(logits, target) == pytest.approx(
-        soft_dice_loss(logits, target).item(), rel=1e-6)
+        soft_dice_loss(logits, target).item(), rel=1e-6
+    )
 
 
 def test_soft_dice_by_hand():

@@ -18,8 +18,12 @@ def test_seed_unet_parameter_counts_match_the_readme():
 
 def test_seed_unet_structure():
     m = UNet()
-    assert [m.inc[0].out_channels, m.down1[1][0].out_channels, m.down2[1][0].out_channels,
-            m.down3[1][0].out_channels] == [64, 128, 256, 512]
+    assert [
+        m.inc[0].out_channels,
+        m.down1[1][0].out_channels,
+        m.down2[1][0].out_channels,
+        m.down3[1][0].out_channels,
+    ] == [64, 128, 256, 512]
     assert isinstance(m.up1.up, torch.nn.Upsample)
     assert isinstance(UNet(bilinear=False).up1.up, torch.nn.ConvTranspose2d)
     assert m.outc.kernel_size == (1, 1)
