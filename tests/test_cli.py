@@ -62,28 +62,42 @@ def test_train_without_data_says_where_to_put_it(tmp_path):
     assert proc.returncode == 2 and "data/images + data/masks" in proc.stderr
 
 
+TINY_TRAIN = [
+    *("--model", "unet-small", "--model-arg", "base_channels=4"),
+    *("--img-size", "32", "--workers", "0"),
+]
+
+
+def script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run one of the seed's root scripts; fail with its output if it fails."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / name), *args],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
 def test_broken_image_is_skipped_and_reported(tmp_path, tiny_root):
     run(
         "train",
         "--data",
         str(tiny_root),
-        "--model",
-        "unet-small",
-        "--model-arg",
-        "base_channels=4",
-        "--img-size",
-        "32",
+        *TINY_TRAIN,
         "--epochs",
         "1",
-        "--workers",
-        "0",
         "--out",
         str(tmp_path / "run"),
     )
     (tmp_path / "broken.jpg").write_bytes(b"no jpeg")
+    good = str(tiny_root / "images" / "im000.jpg")
     proc = run(
         "predict",
-        str(tiny_root / "images" / "im000.jpg"),
+        good,
         str(tmp_path / "broken.jpg"),
         "--model",
         str(tmp_path / "run" / "best.pt"),
@@ -99,54 +113,15 @@ def test_seed_quick_commands(tmp_path, tiny_root):
     """python train.py / inference.py / test_setup.py work as the seed's README says."""
     data = tmp_path / "data"
     tiny_root.rename(data)
-    py = [sys.executable]
-    proc = subprocess.run(
-        [
-            *py,
-            str(REPO / "train.py"),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "4",
-            "--model",
-            "unet-small",
-            "--model-arg",
-            "base_channels=4",
-            "--img-size",
-            "32",
-            "--workers",
-            "0",
-        ],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    script("train.py", "--epochs", "1", "--batch-size", "4", *TINY_TRAIN, cwd=tmp_path)
+    script(
+        "inference.py", "--image", str(data / "images" / "im001.jpg"), "--visualize", cwd=tmp_path
     )
-    assert proc.returncode == 0, proc.stderr
-    image = data / "images" / "im001.jpg"
-    proc = subprocess.run(
-        [*py, str(REPO / "inference.py"), "--image", str(image), "--visualize"],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
     for suffix in ("mask", "overlay", "figure"):
         assert (tmp_path / "predictions" / f"im001_{suffix}.png").is_file()
-    proc = subprocess.run(
-        [*py, str(REPO / "test_setup.py")],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "all checks OK" in proc.stdout and "[  OK] model unet-small" in proc.stdout
-    assert "data: data: 12 image/mask pairs" in proc.stdout
+    out = script("test_setup.py", cwd=tmp_path).stdout
+    assert "all checks OK" in out and "[  OK] model unet-small" in out
+    assert "data: data: 12 image/mask pairs" in out
 
 
 @pytest.mark.slow

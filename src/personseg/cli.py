@@ -24,9 +24,23 @@ def _model_arg(text: str) -> tuple[str, Any]:
     return key, yaml.safe_load(value)
 
 
+def _common() -> list[argparse.ArgumentParser]:
+    """Options every subcommand also takes after its name (SUPPRESS keeps a value given before)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="only warnings and errors",
+    )
+    return [common]
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
+        parents=_common(),
         help="train a model on image/mask folders",
         description="Train a segmentation model. Flags override --config values.",
     )
@@ -77,7 +91,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score a checkpoint at the masks' own resolution")
+    p = sub.add_parser(
+        "evaluate", parents=_common(), help="score a checkpoint at the masks' own resolution"
+    )
     p.add_argument("--model", required=True, metavar="CKPT", help="best.pt / last.pt / run dir")
     p.add_argument("--data", required=True, metavar="ROOT", help="data root with images/, masks/")
     p.add_argument(
@@ -95,7 +111,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="write person masks for images, folders or globs")
+    p = sub.add_parser(
+        "predict", parents=_common(), help="write person masks for images, folders or globs"
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument(
         "--model", metavar="CKPT", help="checkpoint (default: the newest runs/*/best.pt)"
@@ -114,14 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"personseg {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     _add_train(sub)
     _add_evaluate(sub)
     _add_predict(sub)
-    data = sub.add_parser("data", help="inspect data folders")
+    data = sub.add_parser("data", parents=_common(), help="inspect data folders")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    check = data_sub.add_parser("check", help="report pairs, unreadable files, size mismatches")
+    check = data_sub.add_parser(
+        "check", parents=_common(), help="report pairs, unreadable files, size mismatches"
+    )
     check.add_argument("roots", nargs="+", metavar="ROOT")
-    doc = sub.add_parser("doctor", help="check the installation; each line OK or a fix")
+    doc = sub.add_parser(
+        "doctor", parents=_common(), help="check the installation; each line OK or a fix"
+    )
     doc.add_argument("--data", metavar="ROOT", help="also check this data root")
     return parser
 

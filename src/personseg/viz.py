@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 OVERLAY_COLOR = (0, 200, 255)
 
@@ -41,7 +42,8 @@ def save_side_by_side(
     image: np.ndarray, prob: np.ndarray, mask: np.ndarray, path: str | Path, title: str = ""
 ) -> None:
     """Original | probability | overlay, one row."""
-    fig = Figure(figsize=(12, 4.4))
+    h, w = image.shape[:2]
+    fig = Figure(figsize=(12, 4 * h / w + 0.8), layout="constrained")
     panels = [(image, "image"), (prob, "person probability"), (overlay(image, mask), "overlay")]
     for i, (arr, name) in enumerate(panels):
         ax = fig.add_subplot(1, 3, i + 1)
@@ -90,6 +92,7 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | Path) -> None:
         ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="train")
         ax.plot(epochs, [h[f"val_{key}"] for h in history], "o-", label="val")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(key if key == "loss" else f"{key} (per-image mean)")
         ax.grid(alpha=0.3)
         ax.legend()

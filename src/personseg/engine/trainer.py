@@ -247,6 +247,9 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(run_dir / "config.yaml")
+        log.info(
+            "run directory: %s (continue an interrupted run with --resume %s)", run_dir, run_dir
+        )
     stopped_early, epoch = False, start_epoch - 1
     for epoch in range(start_epoch, cfg.epochs + 1):
         train_loader.generator.manual_seed(cfg.seed + epoch)
