@@ -45,6 +45,7 @@ def test_help_lists_the_subcommands():
         (["predict", "missing.jpg", "--model", "x.pt"], "input not found: missing.jpg"),
         (["evaluate", "--model", "missing.pt", "--data", "."], "checkpoint not found"),
         (["data", "check", "nowhere"], "nowhere/images not found"),
+        (["train", "--resume", "runs/x", "--lr", "0.1"], "--lr cannot change when resuming"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):

@@ -154,10 +154,35 @@ def train_config(args: argparse.Namespace):
     from personseg.config import TrainConfig
 
     if args.resume:
+        fixed = (
+            "config",
+            "data",
+            "model",
+            "model_arg",
+            "img_size",
+            "resize",
+            "batch_size",
+            "lr",
+            "weight_decay",
+            "val_fraction",
+            "seed",
+            "out",
+        )
+        given = [f"--{k.replace('_', '-')}" for k in fixed if getattr(args, k) is not None]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} cannot change when resuming: the run's "
+                f"config.yaml holds them (only --epochs, --patience, --workers "
+                f"and --device may be given with --resume)"
+            )
         cfg = TrainConfig.load(Path(args.resume) / "config.yaml")
-        if args.epochs:
-            cfg = TrainConfig.from_dict({**cfg.to_dict(), "epochs": args.epochs})
-        return cfg
+        values = cfg.to_dict()
+        for key in ("epochs", "patience", "device"):
+            if getattr(args, key) is not None:
+                values[key] = getattr(args, key)
+        if args.workers is not None:
+            values["data"]["num_workers"] = args.workers
+        return TrainConfig.from_dict(values)
     values = TrainConfig.load(args.config).to_dict() if args.config else TrainConfig().to_dict()
     data, model = values["data"], values["model"]
     flags = {
@@ -298,5 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"personseg {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"personseg {args.command}: interrupted", file=sys.stderr)
+        hint = "; last.pt holds the last finished epoch: continue with --resume RUN_DIR"
+        print(
+            f"personseg {args.command}: interrupted" + (hint if args.command == "train" else ""),
+            file=sys.stderr,
+        )
         return 130
