@@ -76,8 +76,13 @@ def boundary_counts(pred: np.ndarray, target: np.ndarray, tolerance: int) -> np.
 
 
 def scores_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Scores from count rows ``(..., 8)`` in :data:`COUNT_NAMES` order (0/0 scores 1)."""
+    """Scores from count rows ``(..., 8)`` in :data:`COUNT_NAMES` order (0/0 scores 1).
+
+    Rows of the 4 confusion counts alone ``(..., 4)`` are accepted; their boundary F1 is 1.
+    """
     c = np.asarray(counts, np.float64)
+    if c.shape[-1] == 4:
+        c = np.concatenate([c, np.zeros_like(c)], axis=-1)
     tp, fp, fn, tn, pb_hit, pb_all, gb_hit, gb_all = np.moveaxis(c, -1, 0)
     bp, br = _ratio(pb_hit, pb_all), _ratio(gb_hit, gb_all)
     return {
@@ -160,7 +165,7 @@ def dice_coefficient(
 ) -> float:
     """Mean per-image Dice ``2|P∩T| / (|P| + |T|)`` of probabilities > ``threshold``."""
     p, t = _binary(pred, threshold), _binary(target, 0.5)
-    return float(scores_from_counts(_pad_counts(confusion_counts(p, t)))["dice"].mean())
+    return float(scores_from_counts(confusion_counts(p, t))["dice"].mean())
 
 
 def iou_score(
@@ -168,9 +173,4 @@ def iou_score(
 ) -> float:
     """Mean per-image IoU ``|P∩T| / |P∪T|`` of probabilities thresholded at ``threshold``."""
     p, t = _binary(pred, threshold), _binary(target, 0.5)
-    return float(scores_from_counts(_pad_counts(confusion_counts(p, t)))["iou"].mean())
-
-
-def _pad_counts(conf: np.ndarray) -> np.ndarray:
-    """Confusion counts ``(N, 4)`` → full rows ``(N, 8)`` with empty boundary counts."""
-    return np.concatenate([conf, np.zeros_like(conf)], axis=1)
+    return float(scores_from_counts(confusion_counts(p, t))["iou"].mean())

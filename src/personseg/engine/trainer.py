@@ -105,8 +105,7 @@ def train_one_epoch(
         )
     if n_images == 0:
         raise ValueError("the training split has no batch; add images or lower --batch-size")
-    c = np.concatenate(counts)
-    scores = scores_from_counts(np.concatenate([c, np.zeros_like(c)], axis=1))
+    scores = scores_from_counts(np.concatenate(counts))
     return {
         "loss": loss_sum / n_images,
         "dice": float(scores["dice"].mean()),
