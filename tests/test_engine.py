@@ -9,6 +9,7 @@ from personseg import Segmenter
 from personseg.config import DataConfig, ModelConfig, TrainConfig
 from personseg.data import SegmentationDataset, eval_transform, find_pairs, make_loader
 from personseg.engine import evaluate, fit, load_checkpoint
+from personseg.engine.amp import Runtime
 from personseg.engine.checkpoint import atomic_save
 from personseg.losses import CombinedLoss
 from personseg.models import create_model
@@ -93,9 +94,8 @@ def test_early_stopping(tiny_root, tmp_path, monkeypatch):
 def test_validation_counts_every_image(tiny_root):
     pairs, _, _ = find_pairs(tiny_root)  # 12 images, batch 5 leaves a partial batch of 2
     loader = make_loader(SegmentationDataset(pairs, eval_transform(32)), 5, train=False, workers=0)
-    out = evaluate(
-        create_model("unet-small", base_channels=4), loader, CombinedLoss(), torch.device("cpu")
-    )
+    model = create_model("unet-small", base_channels=4)
+    out = evaluate(model, loader, CombinedLoss(), Runtime(torch.device("cpu")))
     assert out["n_images"] == 12
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from personseg import __version__
+from personseg.config import PRECISIONS
 
 log = logging.getLogger("personseg")
 
@@ -82,6 +83,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="data loader processes (default: from cores)")
     p.add_argument("--seed", type=int, help="random seed (default 42)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto (default): bf16 autocast where the CPU/GPU has it, else fp32",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=None,
+        help="decode images every epoch instead of keeping them in memory",
+    )
     p.add_argument("--out", help="run directory (default runs/<date-time>)")
     p.add_argument(
         "--resume",
@@ -108,6 +120,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "--boundary-tol", type=int, default=3, help="boundary F1 tolerance in pixels (default 3)"
     )
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -123,6 +136,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, help="probability threshold (default: checkpoint)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,7 +191,7 @@ def train_config(args: argparse.Namespace):
             )
         cfg = TrainConfig.load(Path(args.resume) / "config.yaml")
         values = cfg.to_dict()
-        for key in ("epochs", "patience", "device"):
+        for key in ("epochs", "patience", "device", "precision"):
             if getattr(args, key) is not None:
                 values[key] = getattr(args, key)
         if args.workers is not None:
@@ -190,6 +204,7 @@ def train_config(args: argparse.Namespace):
         "resize": args.resize,
         "val_fraction": args.val_fraction,
         "num_workers": args.workers,
+        "cache": None if args.no_cache is None else not args.no_cache,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     if args.data:
@@ -212,6 +227,7 @@ def train_config(args: argparse.Namespace):
         "patience": args.patience,
         "seed": args.seed,
         "device": args.device,
+        "precision": args.precision,
         "out": args.out,
     }
     values.update({k: v for k, v in top.items() if v is not None})
@@ -255,7 +271,7 @@ def _eval_samples(root: str, split: str | None):
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from personseg.inference import Segmenter, evaluate_samples
 
-    seg = Segmenter.from_checkpoint(args.model, args.device)
+    seg = Segmenter.from_checkpoint(args.model, args.device, args.precision)
     samples, what = _eval_samples(args.data, args.split)
     log.info("scoring %d images of %s", len(samples), what)
     result = evaluate_samples(
@@ -276,7 +292,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from personseg.inference import Segmenter, collect_inputs, predict_files
 
     paths = collect_inputs(args.inputs)
-    seg = Segmenter.from_checkpoint(args.model or newest_checkpoint(), args.device)
+    seg = Segmenter.from_checkpoint(args.model or newest_checkpoint(), args.device, args.precision)
     result = predict_files(seg, paths, args.out, args.visualize, args.threshold, args.batch_size)
     print(
         f"wrote {len(result['written'])} mask(s) to {args.out} "

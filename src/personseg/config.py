@@ -15,6 +15,7 @@ import yaml
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("letterbox", "stretch")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class DataConfig:
     resize: str = "letterbox"
     val_fraction: float = 0.2
     num_workers: int = -1  # -1: chosen from the core count
+    cache: bool = True  # decode each image once, keep it in memory at ~1.25x img_size
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
@@ -71,6 +73,8 @@ class TrainConfig:
     threshold: float = 0.5
     seed: int = 42
     device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast where the hardware has it, else fp32
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
@@ -86,6 +90,8 @@ class TrainConfig:
             raise ValueError(f"loss_alpha must be in [0, 1], got {self.loss_alpha}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
 

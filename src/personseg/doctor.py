@@ -9,12 +9,12 @@ import platform
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from personseg.data.dataset import find_pairs
+from personseg.engine.amp import cpu_has_bf16
 from personseg.models import create_model, list_models
 
 
@@ -26,15 +26,6 @@ class Check:
 
     def line(self) -> str:
         return f"[{self.status:>4}] {self.name}: {self.detail}"
-
-
-def cpu_bf16() -> bool:
-    """Native bf16 arithmetic on this CPU (AVX-512 BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def run_checks(data_root: str | None = None) -> list[Check]:
@@ -66,7 +57,7 @@ def run_checks(data_root: str | None = None) -> list[Check]:
             "OK",
             "cpu",
             f"{platform.machine()}, {os.cpu_count()} cores, kernels "
-            f"{cap}, native bf16 {'yes' if cpu_bf16() else 'no'}",
+            f"{cap}, native bf16 {'yes' if cpu_has_bf16() else 'no'}",
         )
     )
     checks.append(Check("OK", "threads", f"torch uses {torch.get_num_threads()} intra-op threads"))

@@ -9,7 +9,9 @@ another size than its image is resized to the image with nearest neighbour.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,12 +148,40 @@ def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
+def _shrink(image: np.ndarray, mask: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scale a pair down (never up) so its longest side is ``longest``; mask by nearest."""
+    h, w = image.shape[:2]
+    scale = longest / max(h, w)
+    if scale >= 1:
+        return image, mask
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return (
+        cv2.resize(image, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST),
+    )
+
+
 class SegmentationDataset(Dataset):
     """Samples through one Albumentations transform → ``(3, S, S)`` float image, ``(1, S, S)``
-    float {0,1} mask, and the index."""
+    float {0,1} mask, and the index.
 
-    def __init__(self, samples: Sequence[Sample], transform: Callable[..., dict]):
+    With ``cache_size``, every pair is decoded once (in threads) and kept in memory with its
+    longest side at ``cache_size`` pixels, so epochs after the first decode no JPEG.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        transform: Callable[..., dict],
+        cache_size: int | None = None,
+    ):
         self.samples, self.transform = list(samples), transform
+        self.cache: list[tuple[np.ndarray, np.ndarray]] | None = None
+        if cache_size:
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                self.cache = list(
+                    pool.map(lambda s: _shrink(*load_pair(s), cache_size), self.samples)
+                )
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -162,6 +192,9 @@ class SegmentationDataset(Dataset):
             self.transform.set_random_seed(seed)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        image, mask = load_pair(self.samples[index])
+        if self.cache is not None:
+            image, mask = self.cache[index]
+        else:
+            image, mask = load_pair(self.samples[index])
         out = self.transform(image=image, mask=mask)
         return out["image"], out["mask"].unsqueeze(0).float(), index

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from personseg.config import TrainConfig
 from personseg.data import SegmentationDataset, eval_transform, make_loader, split_roots
 from personseg.data import train_transform as train_preset
+from personseg.engine.amp import Runtime, grad_scaler
 from personseg.engine.checkpoint import (
     FORMAT,
     atomic_save,
@@ -35,7 +36,7 @@ from personseg.engine.checkpoint import (
     set_rng_state,
     versions,
 )
-from personseg.engine.distributed import is_main_process, resolve_device, unwrap
+from personseg.engine.distributed import is_main_process, unwrap
 from personseg.losses import CombinedLoss
 from personseg.metrics import MetricAccumulator, confusion_counts, scores_from_counts
 from personseg.models import create_model
@@ -57,6 +58,7 @@ CSV_FIELDS = (
     "val_boundary_f1",
     "epoch_seconds",
     "train_images_per_s",
+    "data_wait",
 )
 
 
@@ -71,46 +73,61 @@ def train_one_epoch(
     loader: Iterable,
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
-    device: torch.device,
+    rt: Runtime,
+    scaler: torch.amp.GradScaler | None = None,
     threshold: float = 0.5,
     desc: str = "train",
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss, per-image mean Dice/IoU on the augmented
-    training batches, and images per second (data loading included)."""
+    """One pass over ``loader``.
+
+    Returns:
+        Mean loss, per-image mean Dice/IoU on the augmented training batches, images per
+        second (data loading included) and ``data_wait``, the share of the epoch spent
+        waiting for the loader.
+    """
     model.train()
-    loss_sum, n_images, counts = 0.0, 0, []
+    loss_sum, n_images, counts, waited = 0.0, 0, [], 0.0
     start = time.perf_counter()
     bar = tqdm(loader, desc=desc, leave=False, disable=not is_main_process(), dynamic_ncols=True)
+    ready = time.perf_counter()
     for images, masks, _ in bar:
-        images, masks = images.to(device), masks.to(device)  # (N, 3, S, S), (N, 1, S, S)
-        logits = model(images)  # (N, 1, S, S)
-        loss = loss_fn(logits, masks)
+        waited += time.perf_counter() - ready
+        images, masks = rt.images(images), masks.to(rt.device)  # (N, 3, S, S), (N, 1, S, S)
+        with rt.autocast():
+            logits = model(images)  # (N, 1, S, S)
+        loss = loss_fn(logits, masks)  # fp32
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"the loss became {loss.item()}; lower --lr or check the data with "
                 f"`personseg data check`"
             )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
         n = images.shape[0]
         loss_sum += loss.item() * n
         n_images += n
         with torch.no_grad():
             pred = (logits > math.log(threshold / (1 - threshold))).squeeze(1).cpu().numpy()
             counts.append(confusion_counts(pred, masks.squeeze(1).cpu().numpy() > 0.5))
-        bar.set_postfix(
-            loss=f"{loss_sum / n_images:.4f}",
-            img_s=f"{n_images / (time.perf_counter() - start):.1f}",
-        )
+        elapsed = time.perf_counter() - start
+        bar.set_postfix(loss=f"{loss_sum / n_images:.4f}", img_s=f"{n_images / elapsed:.1f}")
+        ready = time.perf_counter()
     if n_images == 0:
         raise ValueError("the training split has no batch; add images or lower --batch-size")
     scores = scores_from_counts(np.concatenate(counts))
+    elapsed = time.perf_counter() - start
     return {
         "loss": loss_sum / n_images,
         "dice": float(scores["dice"].mean()),
         "iou": float(scores["iou"].mean()),
-        "images_per_s": n_images / (time.perf_counter() - start),
+        "images_per_s": n_images / elapsed,
+        "data_wait": waited / elapsed,
     }
 
 
@@ -119,7 +136,7 @@ def evaluate(
     model: nn.Module,
     loader: DataLoader | Iterable,
     loss_fn: nn.Module,
-    device: torch.device,
+    rt: Runtime,
     threshold: float = 0.5,
 ) -> dict[str, float]:
     """Loss (mean over images) and :class:`MetricAccumulator` scores over every image of
@@ -128,8 +145,9 @@ def evaluate(
     acc = MetricAccumulator(threshold)
     loss_sum, n_images = 0.0, 0
     for images, masks, _ in loader:
-        images, masks = images.to(device), masks.to(device)
-        logits = model(images)
+        images, masks = rt.images(images), masks.to(rt.device)
+        with rt.autocast():
+            logits = model(images)
         loss_sum += loss_fn(logits, masks).item() * images.shape[0]
         n_images += images.shape[0]
         acc.update(torch.sigmoid(logits.float()), masks)
@@ -205,7 +223,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
                 f"{run_dir} or choose another --out"
             )
     cfg = replace(cfg, out=str(run_dir))
-    device = resolve_device(cfg.device)
+    rt = Runtime.create(cfg.device, cfg.precision, cfg.channels_last)
     seed_everything(cfg.seed)
 
     d = cfg.data
@@ -216,12 +234,18 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
         len(val_samples),
         ", ".join(d.roots),
     )
-    train_ds = SegmentationDataset(train_samples, train_preset(d.img_size, d.resize, d.mean, d.std))
-    val_ds = SegmentationDataset(val_samples, eval_transform(d.img_size, d.resize, d.mean, d.std))
+    cache = round(d.img_size * 1.25) if d.cache else None
+    train_tf = train_preset(d.img_size, d.resize, d.mean, d.std)
+    train_ds = SegmentationDataset(train_samples, train_tf, cache)
+    val_ds = SegmentationDataset(
+        val_samples, eval_transform(d.img_size, d.resize, d.mean, d.std), cache
+    )
     train_loader = make_loader(train_ds, cfg.batch_size, True, d.num_workers, cfg.seed)
     val_loader = make_loader(val_ds, cfg.batch_size, False, d.num_workers)
 
-    model = create_model(cfg.model.name, **cfg.model.kwargs).to(device)
+    log.info("device %s, precision %s, channels_last %s", rt.device, rt.precision, rt.channels_last)
+    model = rt.prepare(create_model(cfg.model.name, **cfg.model.kwargs))
+    scaler = grad_scaler(rt.device, rt.precision)
     loss_fn = CombinedLoss(cfg.loss_alpha)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg))
@@ -260,11 +284,12 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
             train_loader,
             loss_fn,
             optimizer,
-            device,
+            rt,
+            scaler,
             cfg.threshold,
             desc=f"epoch {epoch}/{cfg.epochs}",
         )
-        va = evaluate(model, val_loader, loss_fn, device, cfg.threshold)
+        va = evaluate(model, val_loader, loss_fn, rt, cfg.threshold)
         scheduler.step()
         row = {
             "epoch": epoch,
@@ -280,6 +305,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
             "val_boundary_f1": va["boundary_f1"],
             "epoch_seconds": time.perf_counter() - t0,
             "train_images_per_s": tr["images_per_s"],
+            "data_wait": tr["data_wait"],
         }
         history.append(row)
         improved = row["val_dice"] > best_score

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from personseg.data import letterbox, load_image, unletterbox
+from personseg.engine.amp import Runtime
 from personseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from personseg.engine.distributed import resolve_device
 
 ImageLike = np.ndarray | str | Path
 
@@ -51,16 +51,20 @@ class Segmenter:
         std: Sequence[float],
         threshold: float = 0.5,
         resize: str = "letterbox",
-        device: str | torch.device = "auto",
+        device: str = "auto",
+        precision: str = "auto",
     ):
-        self.device = resolve_device(device) if isinstance(device, str) else device
-        self.model = model.to(self.device).eval()
+        self.rt = Runtime.create(device, precision)
+        self.device = self.rt.device
+        self.model = self.rt.prepare(model).eval()
         self.input_size, self.threshold, self.resize = input_size, threshold, resize
         self.mean = np.asarray(mean, np.float32) * 255
         self.inv_std = 1 / (np.asarray(std, np.float32) * 255)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> Segmenter:
+    def from_checkpoint(
+        cls, path: str | Path, device: str = "auto", precision: str = "auto"
+    ) -> Segmenter:
         """Load a ``best.pt``/``last.pt`` (or a run directory, meaning its ``best.pt``)."""
         ckpt = load_checkpoint(path)
         norm = ckpt["normalization"]
@@ -72,6 +76,7 @@ class Segmenter:
             ckpt["threshold"],
             ckpt.get("resize", "letterbox"),
             device,
+            precision,
         )
 
     def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -97,8 +102,10 @@ class Segmenter:
         """
         rgb = [as_rgb(im) for im in images]
         prepared = [self._prepare(im) for im in rgb]
-        batch = torch.from_numpy(np.stack([p[0] for p in prepared])).to(self.device)
-        probs = torch.sigmoid(self.model(batch).float())[:, 0].cpu().numpy()  # (N, S, S)
+        batch = self.rt.images(torch.from_numpy(np.stack([p[0] for p in prepared])))
+        with self.rt.autocast():
+            logits = self.model(batch)
+        probs = torch.sigmoid(logits.float())[:, 0].cpu().numpy()  # (N, S, S)
         sizes = sizes or [None] * len(rgb)
         out = []
         for prob, (_, box), im, size in zip(probs, prepared, rgb, sizes, strict=True):
