@@ -7,6 +7,8 @@ that skip into a failure. PERSONSEG_DATA points at another copy of the data.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -75,3 +77,26 @@ def real_subset(shared: Path, dest: Path, set_name: str, n_train: int, n_val: in
             (dest / "masks" / f"{s}.png").symlink_to(src / "masks" / f"{s}.png")
         (dest / f"{split}.txt").write_text("\n".join(stems) + "\n")
     return dest
+
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def run(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "personseg", *args],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"personseg {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+TINY_TRAIN = [
+    *("--model", "unet-small", "--model-arg", "base_channels=4"),
+    *("--img-size", "32", "--workers", "0"),
+]

@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
 import pytest
-from conftest import REPO, real_subset
-
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def run(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "personseg", *args],
-        cwd=cwd,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"personseg {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+from conftest import ENV, REPO, TINY_TRAIN, real_subset, run
 
 
 def test_help_lists_the_subcommands():
@@ -61,12 +44,6 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
 def test_train_without_data_says_where_to_put_it(tmp_path):
     proc = run("train", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "data/images + data/masks" in proc.stderr
-
-
-TINY_TRAIN = [
-    *("--model", "unet-small", "--model-arg", "base_channels=4"),
-    *("--img-size", "32", "--workers", "0"),
-]
 
 
 def script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:

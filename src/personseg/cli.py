@@ -120,7 +120,18 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "--boundary-tol", type=int, default=3, help="boundary F1 tolerance in pixels (default 3)"
     )
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="PyTorch backend only (default auto: bf16 where the hardware has it)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="onnx: ONNX Runtime (a .pt is exported beside itself first); auto: by file type",
+    )
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -136,7 +147,18 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, help="probability threshold (default: checkpoint)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="PyTorch backend only (default auto: bf16 where the hardware has it)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="onnx: ONNX Runtime (a .pt is exported beside itself first); auto: by file type",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +178,36 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=_common(), help="report pairs, unreadable files, size mismatches"
     )
     check.add_argument("roots", nargs="+", metavar="ROOT")
+    exp = sub.add_parser(
+        "export", parents=_common(), help="export a checkpoint to ONNX, checked against PyTorch"
+    )
+    exp.add_argument("--model", required=True, metavar="CKPT")
+    exp.add_argument("--out", required=True, metavar="MODEL.onnx")
+    exp.add_argument("--opset", type=int, default=18)
+    exp.add_argument(
+        "--check-images",
+        nargs="+",
+        metavar="INPUT",
+        help="images, folders or globs for the parity check (default: synthetic)",
+    )
+    bench = sub.add_parser("bench", parents=_common(), help="measure training or prediction speed")
+    bench.add_argument("task", choices=["train", "predict"])
+    bench.add_argument("--model", default="unet", help="registered model name (random weights)")
+    bench.add_argument("--img-size", type=int, default=256)
+    bench.add_argument("--batch-size", type=int, default=8)
+    bench.add_argument("--precision", choices=PRECISIONS, default="auto")
+    bench.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="predict only")
+    bench.add_argument(
+        "--data",
+        action="append",
+        metavar="ROOT",
+        help="real images from this root (default: synthetic)",
+    )
+    bench.add_argument("--steps", type=int, default=10, help="timed training steps")
+    bench.add_argument("--no-cache", action="store_true", help="decode images every step")
+    bench.add_argument("--no-channels-last", action="store_true")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--json", metavar="OUT", help="write the result as JSON")
     doc = sub.add_parser(
         "doctor", parents=_common(), help="check the installation; each line OK or a fix"
     )
@@ -244,6 +296,70 @@ def newest_checkpoint() -> Path:
     return found[-1]
 
 
+def load_segmenter(args: argparse.Namespace, model: str | Path):
+    from personseg.inference import Segmenter
+
+    if args.backend == "onnx":
+        from personseg.export import onnx_for_checkpoint
+
+        model = onnx_for_checkpoint(model)
+    return Segmenter.from_checkpoint(model, args.device, args.precision)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from personseg.export import export_onnx
+    from personseg.inference import collect_inputs
+
+    images = collect_inputs(args.check_images) if args.check_images else None
+    r = export_onnx(args.model, args.out, args.opset, images)
+    print(
+        f"wrote {r['path']} ({r['size_mb']:.1f} MB, opset {r['opset']}); parity with PyTorch "
+        f"on {r['n_images']} images: max probability difference {r['max_abs_diff']:.1e}, "
+        f"mask IoU {r['mask_iou']:.5f}"
+    )
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from personseg import bench
+
+    if args.task == "train":
+        r = bench.bench_train(
+            args.model,
+            args.img_size,
+            args.batch_size,
+            args.precision,
+            args.steps,
+            data_roots=args.data or (),
+            channels_last=not args.no_channels_last,
+            cache=not args.no_cache,
+            device=args.device,
+        )
+        print(
+            f"train {r['model']} {r['img_size']}px batch {r['batch_size']} {r['precision']}: "
+            f"{r['images_per_s']:.2f} images/s, data wait {100 * r['data_wait']:.1f} %, "
+            f"peak memory {r['peak_memory_mb']:.0f} MB"
+        )
+    else:
+        images = bench.real_images(args.data, 32) if args.data else None
+        r = bench.bench_predict(
+            args.model,
+            args.img_size,
+            args.batch_size,
+            args.precision,
+            args.backend,
+            images,
+            device=args.device,
+        )
+        print(
+            f"predict {r['model']} {r['img_size']}px batch {r['batch_size']} {r['backend']} "
+            f"{r['precision']}: {r['ms_per_image']:.1f} ms/image"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=2))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from personseg.engine import fit
 
@@ -269,9 +385,9 @@ def _eval_samples(root: str, split: str | None):
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from personseg.inference import Segmenter, evaluate_samples
+    from personseg.inference import evaluate_samples
 
-    seg = Segmenter.from_checkpoint(args.model, args.device, args.precision)
+    seg = load_segmenter(args, args.model)
     samples, what = _eval_samples(args.data, args.split)
     log.info("scoring %d images of %s", len(samples), what)
     result = evaluate_samples(
@@ -289,10 +405,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from personseg.inference import Segmenter, collect_inputs, predict_files
+    from personseg.inference import collect_inputs, predict_files
 
     paths = collect_inputs(args.inputs)
-    seg = Segmenter.from_checkpoint(args.model or newest_checkpoint(), args.device, args.precision)
+    seg = load_segmenter(args, args.model or newest_checkpoint())
     result = predict_files(seg, paths, args.out, args.visualize, args.threshold, args.batch_size)
     print(
         f"wrote {len(result['written'])} mask(s) to {args.out} "
@@ -327,12 +443,18 @@ COMMANDS = {
     "predict": _cmd_predict,
     "data": _cmd_data,
     "doctor": _cmd_doctor,
+    "export": _cmd_export,
+    "bench": _cmd_bench,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]  # our messages only; other libraries keep their defaults
+    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    log.propagate = False
     try:
         return COMMANDS[args.command](args)
     except (ValueError, OSError, FloatingPointError) as err:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -45,7 +45,7 @@ class Segmenter:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | Callable[[np.ndarray], np.ndarray],
         input_size: int,
         mean: Sequence[float],
         std: Sequence[float],
@@ -54,9 +54,14 @@ class Segmenter:
         device: str = "auto",
         precision: str = "auto",
     ):
-        self.rt = Runtime.create(device, precision)
-        self.device = self.rt.device
-        self.model = self.rt.prepare(model).eval()
+        """``model`` is a torch module, or any callable mapping a normalised float32 batch
+        ``(N, 3, S, S)`` to logits ``(N, 1, S, S)`` (e.g. an ONNX Runtime session)."""
+        if isinstance(model, nn.Module):
+            self.rt = Runtime.create(device, precision)
+            self.model = self.rt.prepare(model).eval()
+            self.backend = f"torch-{self.rt.device.type}-{self.rt.precision}"
+        else:
+            self.rt, self.model, self.backend = None, model, getattr(model, "name", "callable")
         self.input_size, self.threshold, self.resize = input_size, threshold, resize
         self.mean = np.asarray(mean, np.float32) * 255
         self.inv_std = 1 / (np.asarray(std, np.float32) * 255)
@@ -65,7 +70,21 @@ class Segmenter:
     def from_checkpoint(
         cls, path: str | Path, device: str = "auto", precision: str = "auto"
     ) -> Segmenter:
-        """Load a ``best.pt``/``last.pt`` (or a run directory, meaning its ``best.pt``)."""
+        """Load a ``best.pt``/``last.pt`` (a run directory means its ``best.pt``), or an
+        ``.onnx`` file written by ``personseg export`` (run on ONNX Runtime)."""
+        if Path(path).suffix == ".onnx":
+            from personseg.inference.onnx_runner import OrtRunner
+
+            runner = OrtRunner(path)
+            meta = runner.metadata
+            return cls(
+                runner,
+                meta["input_size"],
+                meta["mean"],
+                meta["std"],
+                meta["threshold"],
+                meta["resize"],
+            )
         ckpt = load_checkpoint(path)
         norm = ckpt["normalization"]
         return cls(
@@ -79,6 +98,15 @@ class Segmenter:
             precision,
         )
 
+    @torch.inference_mode()
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
+        """``(N, 3, S, S)`` float32 → logits ``(N, S, S)`` float32."""
+        if self.rt is None:
+            return np.asarray(self.model(batch), np.float32)[:, 0]
+        with self.rt.autocast():
+            logits = self.model(self.rt.images(torch.from_numpy(batch)))
+        return logits.float()[:, 0].cpu().numpy()
+
     def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         s = self.input_size
         if self.resize == "letterbox":
@@ -87,7 +115,6 @@ class Segmenter:
             square, box = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA), (0, 0, s, s)
         return ((square.astype(np.float32) - self.mean) * self.inv_std).transpose(2, 0, 1), box
 
-    @torch.inference_mode()
     def predict_batch(
         self,
         images: Sequence[ImageLike],
@@ -102,10 +129,8 @@ class Segmenter:
         """
         rgb = [as_rgb(im) for im in images]
         prepared = [self._prepare(im) for im in rgb]
-        batch = self.rt.images(torch.from_numpy(np.stack([p[0] for p in prepared])))
-        with self.rt.autocast():
-            logits = self.model(batch)
-        probs = torch.sigmoid(logits.float())[:, 0].cpu().numpy()  # (N, S, S)
+        logits = self._logits(np.stack([p[0] for p in prepared]))
+        probs = torch.sigmoid(torch.from_numpy(logits)).numpy()  # (N, S, S)
         sizes = sizes or [None] * len(rgb)
         out = []
         for prob, (_, box), im, size in zip(probs, prepared, rgb, sizes, strict=True):

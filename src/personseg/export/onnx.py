@@ -1,0 +1,191 @@
+"""ONNX export with a parity check against PyTorch (torch.export-based ``torch.onnx.export``).
+
+The graph has a dynamic batch and dynamic height/width (multiples of 16); personseg's
+pre/post-processing metadata travels inside the file as JSON under the ``personseg`` key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from personseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from personseg.inference.onnx_runner import METADATA_KEY
+from personseg.inference.segmenter import ImageLike, Segmenter
+
+
+class ParityError(ValueError):
+    """The exported model's output differs from PyTorch's by more than the tolerance."""
+
+
+def _synthetic_images(n: int = 4) -> list[np.ndarray]:
+    """Smooth random pictures of several sizes and aspect ratios (no data needed)."""
+    rng = np.random.default_rng(0)
+    sizes = [(240, 180), (200, 320), (97, 131), (256, 256)][:n]
+    out = []
+    for h, w in sizes:
+        low = rng.integers(0, 255, (h // 8 + 2, w // 8 + 2, 3)).astype(np.float32)
+        img = torch.nn.functional.interpolate(
+            torch.from_numpy(low).permute(2, 0, 1)[None], size=(h, w), mode="bilinear"
+        )[0].permute(1, 2, 0)
+        out.append(img.clamp(0, 255).to(torch.uint8).numpy())
+    return out
+
+
+def export_onnx(
+    checkpoint: str | Path,
+    out: str | Path,
+    opset: int = 18,
+    check_images: Sequence[ImageLike] | None = None,
+    atol: float = 1e-4,
+    min_iou: float = 0.999,
+) -> dict[str, Any]:
+    """Export a checkpoint to ONNX and check it against PyTorch (fp32) at once.
+
+    Raises:
+        ParityError: the max absolute probability difference exceeds ``atol`` or the mask IoU
+            falls below ``min_iou``; no file is left behind then.
+
+    Returns:
+        ``path``, ``opset``, ``size_mb``, ``max_abs_diff``, ``mask_iou``, ``n_images``.
+    """
+    ckpt = load_checkpoint(checkpoint)
+    return export_model(model_from_checkpoint(ckpt), ckpt, out, opset, check_images, atol, min_iou)
+
+
+def export_model(
+    model: torch.nn.Module,
+    ckpt: dict[str, Any],
+    out: str | Path,
+    opset: int = 18,
+    check_images: Sequence[ImageLike] | None = None,
+    atol: float = 1e-4,
+    min_iou: float = 0.999,
+) -> dict[str, Any]:
+    """:func:`export_onnx` for a model in memory; ``ckpt`` needs the checkpoint's ``model``,
+    ``input_size``, ``normalization``, ``threshold`` and ``resize`` entries."""
+    if opset < 17:
+        raise ValueError(f"opset must be at least 17, got {opset}")
+    model = model.float().eval()
+    size = ckpt["input_size"]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp.onnx")
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    height = 16 * torch.export.Dim("height16", min=2, max=512)
+    width = 16 * torch.export.Dim("width16", min=2, max=512)
+    try:
+        with _quiet_exporter():
+            torch.onnx.export(
+                model,
+                (torch.zeros(1, 3, size, size),),
+                tmp,
+                input_names=["image"],
+                output_names=["logits"],
+                opset_version=opset,
+                dynamo=True,
+                dynamic_shapes=({0: batch, 2: height, 3: width},),
+                external_data=False,
+            )
+        _write_metadata(tmp, ckpt, opset)
+        report = _parity(ckpt, model, tmp, check_images or _synthetic_images(), atol, min_iou)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"path": str(out), "opset": opset, "size_mb": out.stat().st_size / 2**20, **report}
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter prints progress and warns about optional torchvision ops: keep it quiet."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _write_metadata(path: Path, ckpt: dict[str, Any], opset: int) -> None:
+    import onnx
+
+    from personseg import __version__
+
+    proto = onnx.load(str(path))
+    norm = ckpt["normalization"]
+    meta = {
+        "model": ckpt["model"]["name"],
+        "kwargs": ckpt["model"]["kwargs"],
+        "input_size": ckpt["input_size"],
+        "resize": ckpt.get("resize", "letterbox"),
+        "mean": norm["mean"],
+        "std": norm["std"],
+        "threshold": ckpt["threshold"],
+        "opset": opset,
+        "personseg": __version__,
+    }
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    onnx.save(proto, str(path))
+
+
+def _parity(
+    ckpt: dict[str, Any],
+    model: torch.nn.Module,
+    path: Path,
+    images: Sequence[ImageLike],
+    atol: float,
+    min_iou: float,
+) -> dict[str, Any]:
+    norm = ckpt["normalization"]
+    ref = Segmenter(
+        model,
+        ckpt["input_size"],
+        norm["mean"],
+        norm["std"],
+        ckpt["threshold"],
+        ckpt.get("resize", "letterbox"),
+        device="cpu",
+        precision="fp32",
+    )
+    onnx_seg = Segmenter.from_checkpoint(path)
+    max_diff, inter, union = 0.0, 0, 0
+    for image in images:
+        a, b = ref.predict(image), onnx_seg.predict(image)
+        max_diff = max(max_diff, float(np.abs(a - b).max()))
+        ma, mb = a > ref.threshold, b > ref.threshold
+        inter += int((ma & mb).sum())
+        union += int((ma | mb).sum())
+    iou = inter / union if union else 1.0
+    if max_diff > atol or iou < min_iou:
+        raise ParityError(
+            f"the ONNX model differs from PyTorch: max probability difference {max_diff:.2e} "
+            f"(allowed {atol:.0e}), mask IoU {iou:.5f} (needed {min_iou}); not written"
+        )
+    return {"max_abs_diff": max_diff, "mask_iou": iou, "n_images": len(images)}
+
+
+def onnx_for_checkpoint(checkpoint: str | Path) -> Path:
+    """The ``.onnx`` beside a ``.pt`` checkpoint, exported (and checked) when missing or older."""
+    ckpt = Path(checkpoint)
+    if ckpt.is_dir():
+        ckpt = ckpt / "best.pt"
+    if ckpt.suffix == ".onnx":
+        return ckpt
+    out = ckpt.with_suffix(".onnx")
+    if not out.exists() or out.stat().st_mtime < ckpt.stat().st_mtime:
+        export_onnx(ckpt, out)
+    return out

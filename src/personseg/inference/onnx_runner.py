@@ -1,0 +1,57 @@
+"""Run an exported personseg ONNX model on ONNX Runtime (CPU, or CUDA when available)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METADATA_KEY = "personseg"
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ValueError(
+            "ONNX Runtime is not installed: pip install 'personseg[onnx]' (or onnxruntime)"
+        ) from None
+    return onnxruntime
+
+
+class OrtRunner:
+    """Callable: normalised float32 ``(N, 3, S, S)`` → logits ``(N, 1, S, S)``."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        ort = _ort()
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX model not found: {path}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = [
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            if p in ort.get_available_providers()
+        ]
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as err:  # ORT raises its own exception types for bad files
+            raise ValueError(f"{path} is not a loadable ONNX model ({err})") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in props:
+            raise ValueError(
+                f"{path} was not exported by `personseg export` (no metadata); "
+                f"export the checkpoint with personseg export"
+            )
+        self.metadata: dict[str, Any] = json.loads(props[METADATA_KEY])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch)})[0]

@@ -1,0 +1,80 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+from conftest import TINY_TRAIN, run
+
+from personseg import Segmenter
+from personseg.export import ParityError, export_onnx
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    from conftest import write_root
+
+    tmp = tmp_path_factory.mktemp("export")
+    root = write_root(tmp / "data")
+    run("train", "--data", str(root), *TINY_TRAIN, "--epochs", "1", "--out", str(tmp / "run"))
+    return tmp / "run" / "best.pt"
+
+
+def test_export_matches_pytorch_on_any_size_and_batch(tiny_ckpt, tmp_path):
+    out = tmp_path / "m.onnx"
+    report = export_onnx(tiny_ckpt, out)
+    assert report["max_abs_diff"] <= 1e-4 and report["mask_iou"] >= 0.999
+    meta = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}["personseg"])
+    assert meta["input_size"] == 32 and meta["model"] == "unet-small"
+    assert meta["mean"] == [0.485, 0.456, 0.406] and meta["threshold"] == 0.5
+    assert onnx.load(str(out)).opset_import[0].version >= 17
+
+    ref = Segmenter.from_checkpoint(tiny_ckpt, device="cpu", precision="fp32")
+    ort = Segmenter.from_checkpoint(out)
+    assert ort.backend == "onnxruntime"
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, s, dtype=np.uint8) for s in [(50, 70, 3), (90, 30, 3)]]
+    for a, b in zip(ref.predict_batch(images), ort.predict_batch(images), strict=True):
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1e-4
+    # the graph itself takes other batch sizes and input sizes (multiples of 16)
+    batch = rng.standard_normal((3, 3, 48, 80)).astype(np.float32)
+    assert ort.model(batch).shape == (3, 1, 48, 80)
+
+
+def test_failed_parity_leaves_no_file(tiny_ckpt, tmp_path):
+    out = tmp_path / "m.onnx"
+    with pytest.raises(ParityError, match="differs from PyTorch"):
+        export_onnx(tiny_ckpt, out, atol=-1.0)
+    assert not list(tmp_path.iterdir())
+
+
+def test_foreign_onnx_files_are_refused(tmp_path):
+    (tmp_path / "junk.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ValueError, match="not a loadable ONNX model"):
+        Segmenter.from_checkpoint(tmp_path / "junk.onnx")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
+    onnx.save(onnx.helper.make_model(graph), str(tmp_path / "plain.onnx"))
+    with pytest.raises(ValueError, match="not exported by `personseg export`"):
+        Segmenter.from_checkpoint(tmp_path / "plain.onnx")
+
+
+def test_cli_predict_with_onnx_backend(tiny_ckpt, tmp_path):
+    image = tiny_ckpt.parent.parent / "data" / "images" / "im000.jpg"
+    run(
+        "predict",
+        str(image),
+        "--model",
+        str(tiny_ckpt),
+        "--backend",
+        "onnx",
+        "--out",
+        str(tmp_path / "p"),
+    )
+    assert (tiny_ckpt.parent / "best.onnx").is_file()  # exported beside the checkpoint
+    assert (tmp_path / "p" / "im000_mask.png").is_file()
+    proc = run("export", "--model", str(tiny_ckpt), "--out", str(tmp_path / "x.onnx"))
+    assert "parity with PyTorch" in proc.stdout
