@@ -146,3 +146,16 @@ def test_config_validation_and_yaml_round_trip(tmp_path):
     cfg.save(tmp_path / "c.yaml")
     assert yaml.safe_load((tmp_path / "c.yaml").read_text())["data"]["roots"] == ["a", "b"]
     assert TrainConfig.load(tmp_path / "c.yaml") == cfg
+
+
+def test_predict_files_writes_every_image_in_batches(tiny_root, tmp_path):
+    from personseg.inference import collect_inputs, predict_files
+
+    fit(tiny_config(tiny_root, tmp_path / "run", epochs=1))
+    seg = Segmenter.from_checkpoint(tmp_path / "run" / "best.pt")
+    paths = collect_inputs([tiny_root / "images"])
+    result = predict_files(seg, paths, tmp_path / "out", batch_size=5)  # 12 = 5 + 5 + 2
+    assert len(result["written"]) == 12 and not result["failed"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"{p.stem}_mask.png" for p in paths
+    )

@@ -116,6 +116,7 @@ def bench_predict(
     images: Sequence[np.ndarray] | None = None,
     repeats: int = 3,
     device: str = "auto",
+    channels_last: bool = True,
 ) -> dict[str, Any]:
     """Milliseconds per image through :class:`Segmenter` (best of ``repeats`` passes)."""
     torch.manual_seed(0)

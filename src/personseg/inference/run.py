@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import glob
 import logging
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -79,33 +81,67 @@ def predict_files(
     out.mkdir(parents=True, exist_ok=True)
     t = segmenter.threshold if threshold is None else threshold
     written, failed, seconds = [], [], 0.0
-    for start in range(0, len(paths), batch_size):
-        chunk, images = [], []
-        for p in paths[start : start + batch_size]:
-            try:
-                images.append(load_image(p))
-                chunk.append(p)
-            except (ValueError, OSError) as err:
-                failed.append(f"{p}: {err}")
-                log.warning("skipped %s", err)
-        if not chunk:
-            continue
-        t0 = time.perf_counter()
-        probs = segmenter.predict_batch(images)
-        seconds += time.perf_counter() - t0
-        for p, image, prob in zip(chunk, images, probs, strict=True):
-            mask = prob > t
-            mask_path = out / f"{p.stem}_mask.png"
-            write_png(mask_path, mask.astype(np.uint8) * 255)
-            written.append(mask_path)
-            if visualize:
-                write_png(out / f"{p.stem}_overlay.png", overlay(image, mask))
-                save_side_by_side(image, prob, mask, out / f"{p.stem}_figure.png", p.name)
+    chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+    # decode in threads (OpenCV releases the GIL), one batch ahead of the model, so memory
+    # holds two batches whatever the number of images
+    decoders = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+    ahead = ThreadPoolExecutor(max_workers=1)
+
+    def load(c: Sequence[Path]) -> list[tuple[Path, np.ndarray | None, str]]:
+        return list(decoders.map(_try_load, c))
+
+    with decoders, ahead:
+        future = ahead.submit(load, chunks[0]) if chunks else None
+        for i in range(len(chunks)):
+            loaded = future.result()
+            if i + 1 < len(chunks):
+                future = ahead.submit(load, chunks[i + 1])
+            chunk, images = [], []
+            for p, image, error in loaded:
+                if error:
+                    failed.append(f"{p}: {error}")
+                    log.warning("skipped %s", error)
+                else:
+                    chunk.append(p)
+                    images.append(image)
+            if chunk:
+                seconds += _write_chunk(segmenter, chunk, images, out, t, visualize, written)
     return {
         "written": written,
         "failed": failed,
         "ms_per_image": 1000 * seconds / max(len(written), 1),
     }
+
+
+def _try_load(path: Path) -> tuple[Path, np.ndarray | None, str]:
+    try:
+        return path, load_image(path), ""
+    except (ValueError, OSError) as err:
+        return path, None, str(err)
+
+
+def _write_chunk(
+    segmenter: Segmenter,
+    chunk: list[Path],
+    images: list[np.ndarray],
+    out: Path,
+    threshold: float,
+    visualize: bool,
+    written: list[Path],
+) -> float:
+    """Predict one batch and write its files; returns the seconds spent in the model."""
+    t0 = time.perf_counter()
+    probs = segmenter.predict_batch(images)
+    seconds = time.perf_counter() - t0
+    for p, image, prob in zip(chunk, images, probs, strict=True):
+        mask = prob > threshold
+        mask_path = out / f"{p.stem}_mask.png"
+        write_png(mask_path, mask.astype(np.uint8) * 255)
+        written.append(mask_path)
+        if visualize:
+            write_png(out / f"{p.stem}_overlay.png", overlay(image, mask))
+            save_side_by_side(image, prob, mask, out / f"{p.stem}_figure.png", p.name)
+    return seconds
 
 
 def evaluate_samples(

@@ -53,11 +53,12 @@ class Segmenter:
         resize: str = "letterbox",
         device: str = "auto",
         precision: str = "auto",
+        channels_last: bool = True,
     ):
         """``model`` is a torch module, or any callable mapping a normalised float32 batch
         ``(N, 3, S, S)`` to logits ``(N, 1, S, S)`` (e.g. an ONNX Runtime session)."""
         if isinstance(model, nn.Module):
-            self.rt = Runtime.create(device, precision)
+            self.rt = Runtime.create(device, precision, channels_last)
             self.model = self.rt.prepare(model).eval()
             self.backend = f"torch-{self.rt.device.type}-{self.rt.precision}"
         else:

@@ -1,0 +1,39 @@
+"""Helpers shared by the benchmark scripts: machine description and result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import date
+from pathlib import Path
+
+import torch
+
+from personseg.engine.amp import cpu_has_bf16
+
+DEFAULT_DATA = ["../shared/data/ccp", "../shared/data/humanseg290"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, native bf16 {'yes' if cpu_has_bf16() else 'no'}, "
+        f"{gpu}, torch {torch.__version__}"
+    )
+
+
+def save(results: dict, path: str | None) -> None:
+    results = {"date": date.today().isoformat(), "machine": machine(), **results}
+    text = json.dumps(results, indent=2)
+    print(text)
+    if path:
+        Path(path).write_text(text)

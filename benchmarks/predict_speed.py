@@ -1,0 +1,48 @@
+"""Inference speed through Segmenter on real photos (pre- and post-processing included):
+fp32 eager, personseg's default (precision auto + channels_last), and ONNX Runtime fp32.
+
+    python benchmarks/predict_speed.py --json predict_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from common import DEFAULT_DATA, save
+
+from personseg.bench import bench_predict, real_images
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", nargs="+", default=DEFAULT_DATA)
+    p.add_argument("--model", default="unet")
+    p.add_argument("--img-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--images", type=int, default=32)
+    p.add_argument("--json")
+    a = p.parse_args()
+    images = real_images(a.data, a.images)
+    common = {
+        "model": a.model,
+        "img_size": a.img_size,
+        "batch_size": a.batch_size,
+        "images": images,
+    }
+    fp32 = bench_predict(precision="fp32", channels_last=False, **common)
+    auto = bench_predict(precision="auto", **common)
+    ort = bench_predict(backend="onnx", **common)
+    save(
+        {
+            "fp32_eager": fp32,
+            "personseg_auto": auto,
+            "onnxruntime_fp32": ort,
+            "speedup_auto": fp32["ms_per_image"] / auto["ms_per_image"],
+            "speedup_onnx": fp32["ms_per_image"] / ort["ms_per_image"],
+        },
+        a.json,
+    )
+
+
+if __name__ == "__main__":
+    main()
