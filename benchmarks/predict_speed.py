@@ -1,5 +1,6 @@
 """Inference speed through Segmenter on real photos (pre- and post-processing included):
-fp32 eager, personseg's default (precision auto + channels_last), and ONNX Runtime fp32.
+the plain fp32 eager model (the seed's way), personseg's default (precision auto, BatchNorm
+folded into the convolutions, channels_last) and ONNX Runtime fp32.
 
     python benchmarks/predict_speed.py --json predict_speed.json
 """
@@ -29,7 +30,7 @@ def main() -> None:
         "batch_size": a.batch_size,
         "images": images,
     }
-    fp32 = bench_predict(precision="fp32", channels_last=False, **common)
+    fp32 = bench_predict(precision="fp32", optimize=False, **common)
     auto = bench_predict(precision="auto", **common)
     ort = bench_predict(backend="onnx", **common)
     save(

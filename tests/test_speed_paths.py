@@ -71,3 +71,21 @@ def test_bench_functions_report_sane_numbers(tiny_root):
         "unet-small", img_size=32, batch_size=2, precision="fp32", images=images, repeats=1
     )
     assert p["ms_per_image"] > 0 and p["n_images"] == 4
+
+
+def test_conv_bn_folding_keeps_outputs_and_leaves_the_model_alone():
+    from personseg.inference.segmenter import fuse_conv_bn
+
+    torch.manual_seed(0)
+    model = create_model("unet-small", base_channels=8)
+    for m in model.modules():  # non-trivial running statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    model.eval()
+    fused = fuse_conv_bn(model)
+    x = torch.randn(2, 3, 32, 48)
+    with torch.inference_mode():
+        assert torch.allclose(fused(x), model(x), atol=1e-4)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())

@@ -116,7 +116,7 @@ def bench_predict(
     images: Sequence[np.ndarray] | None = None,
     repeats: int = 3,
     device: str = "auto",
-    channels_last: bool = True,
+    optimize: bool = True,
 ) -> dict[str, Any]:
     """Milliseconds per image through :class:`Segmenter` (best of ``repeats`` passes)."""
     torch.manual_seed(0)
@@ -140,7 +140,13 @@ def bench_predict(
         precision = "fp32"
     elif backend == "torch":
         seg = Segmenter(
-            net, img_size, IMAGENET_MEAN, IMAGENET_STD, device=device, precision=precision
+            net,
+            img_size,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            device=device,
+            precision=precision,
+            optimize=optimize,
         )
         precision = seg.rt.precision
     else:
@@ -158,6 +164,7 @@ def bench_predict(
         "model": model,
         "img_size": img_size,
         "batch_size": batch_size,
+        "optimized": optimize and backend == "torch",
         "backend": backend,
         "precision": precision,
         "n_images": len(images),

@@ -185,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", required=True, metavar="MODEL.onnx")
     exp.add_argument("--opset", type=int, default=18)
     exp.add_argument(
+        "--quantize",
+        choices=["int8"],
+        help="also write an int8 model (static, calibrated on --check-images); "
+        "the fp32 model goes to <out>-fp32.onnx",
+    )
+    exp.add_argument(
         "--check-images",
         nargs="+",
         metavar="INPUT",
@@ -307,16 +313,25 @@ def load_segmenter(args: argparse.Namespace, model: str | Path):
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from personseg.export import export_onnx
+    from personseg.export import export_onnx, quantize_onnx
     from personseg.inference import collect_inputs
 
     images = collect_inputs(args.check_images) if args.check_images else None
-    r = export_onnx(args.model, args.out, args.opset, images)
+    out = Path(args.out)
+    fp32_out = out.with_name(f"{out.stem}-fp32.onnx") if args.quantize else out
+    r = export_onnx(args.model, fp32_out, args.opset, images)
     print(
         f"wrote {r['path']} ({r['size_mb']:.1f} MB, opset {r['opset']}); parity with PyTorch "
         f"on {r['n_images']} images: max probability difference {r['max_abs_diff']:.1e}, "
         f"mask IoU {r['mask_iou']:.5f}"
     )
+    if args.quantize:
+        q = quantize_onnx(fp32_out, out, images or [])
+        print(
+            f"wrote {q['path']} (int8, {q['size_mb']:.1f} MB); against fp32 on "
+            f"{q['n_calibration']} calibration images: mask IoU {q['int8_mask_iou']:.4f}, "
+            f"max probability difference {q['int8_max_abs_diff']:.3f}"
+        )
     return 0
 
 

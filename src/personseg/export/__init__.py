@@ -1,5 +1,5 @@
 """Export trained models for deployment."""
 
-from personseg.export.onnx import ParityError, export_onnx, onnx_for_checkpoint
+from personseg.export.onnx import ParityError, export_onnx, onnx_for_checkpoint, quantize_onnx
 
-__all__ = ["ParityError", "export_onnx", "onnx_for_checkpoint"]
+__all__ = ["ParityError", "export_onnx", "onnx_for_checkpoint", "quantize_onnx"]
