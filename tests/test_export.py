@@ -78,3 +78,20 @@ def test_cli_predict_with_onnx_backend(tiny_ckpt, tmp_path):
     assert (tmp_path / "p" / "im000_mask.png").is_file()
     proc = run("export", "--model", str(tiny_ckpt), "--out", str(tmp_path / "x.onnx"))
     assert "parity with PyTorch" in proc.stdout
+
+
+def test_int8_quantization_keeps_metadata_and_reports_agreement(tiny_ckpt, tmp_path):
+    from personseg.export import quantize_onnx
+
+    export_onnx(tiny_ckpt, tmp_path / "fp32.onnx")
+    calibration = sorted((tiny_ckpt.parent.parent / "data" / "images").iterdir())[:6]
+    report = quantize_onnx(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", calibration)
+    assert 0.0 <= report["int8_mask_iou"] <= 1.0 and report["n_calibration"] == 6
+    int8 = Segmenter.from_checkpoint(tmp_path / "int8.onnx")  # metadata survived
+    assert int8.input_size == 32
+    assert "QuantizeLinear" in {
+        n.op_type for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node
+    }
+    assert int8.predict(calibration[0]).shape == (48, 40)
+    with pytest.raises(ValueError, match="calibration images"):
+        quantize_onnx(tmp_path / "fp32.onnx", tmp_path / "none.onnx", [])

@@ -108,16 +108,18 @@ def export_model(
 
 @contextlib.contextmanager
 def _quiet_exporter():
-    """The exporter prints progress and warns about optional torchvision ops: keep it quiet."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """The exporter and the quantizer print progress and advice: keep them quiet."""
+    loggers = [logging.getLogger("torch.onnx"), logging.getLogger()]  # ORT logs on the root
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _write_metadata(path: Path, ckpt: dict[str, Any], opset: int) -> None:
