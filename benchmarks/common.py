@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -37,3 +38,14 @@ def save(results: dict, path: str | None) -> None:
     print(text)
     if path:
         Path(path).write_text(text)
+
+
+def parser(doc: str, model: str = "unet", img_size: int = 256) -> argparse.ArgumentParser:
+    """The options every speed benchmark takes."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--data", nargs="+", default=DEFAULT_DATA)
+    p.add_argument("--model", default=model)
+    p.add_argument("--img-size", type=int, default=img_size)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--json", help="also write the results here")
+    return p

@@ -7,21 +7,14 @@ folded into the convolutions, channels_last) and ONNX Runtime fp32.
 
 from __future__ import annotations
 
-import argparse
-
-from common import DEFAULT_DATA, save
+from common import parser, save
 
 from personseg.bench import bench_predict, real_images
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", nargs="+", default=DEFAULT_DATA)
-    p.add_argument("--model", default="unet")
-    p.add_argument("--img-size", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=8)
+    p = parser(__doc__)
     p.add_argument("--images", type=int, default=32)
-    p.add_argument("--json")
     a = p.parse_args()
     images = real_images(a.data, a.images)
     common = {

@@ -9,21 +9,14 @@ channels_last, decode-once cache, letterbox. Same model, batch, images, loader w
 
 from __future__ import annotations
 
-import argparse
-
-from common import DEFAULT_DATA, save
+from common import parser, save
 
 from personseg.bench import bench_train
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", nargs="+", default=DEFAULT_DATA)
-    p.add_argument("--model", default="unet")
-    p.add_argument("--img-size", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=8)
+    p = parser(__doc__)
     p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--json")
     a = p.parse_args()
     common = {
         "model": a.model,

@@ -22,7 +22,7 @@ def test_help_lists_the_subcommands():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "--data", "no/such/root", "--epochs", "1"], "no/such/root/images not found"),
+        (["train", "--data", "no/such/folder", "--epochs", "1"], "no/such/folder/images not found"),
         (["train", "--data", "x", "--img-size", "100"], "multiple of 16"),
         (["train", "--data", "x", "--model", "nope"], None),  # fails on data first, still 1 line
         (["predict", "missing.jpg", "--model", "x.pt"], "input not found: missing.jpg"),

@@ -102,6 +102,24 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    """Where and how a trained model runs (evaluate, predict)."""
+    p.add_argument("--threshold", type=float, help="probability threshold (default: checkpoint)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="PyTorch backend only (default auto: bf16 where the hardware has it)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="onnx: ONNX Runtime (a .pt is exported beside itself first); auto: by file type",
+    )
+
+
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", parents=_common(), help="score a checkpoint at the masks' own resolution"
@@ -115,23 +133,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="OUT", help="write the summary as JSON")
     p.add_argument("--csv", metavar="PER_IMAGE", help="write per-image scores as CSV")
     p.add_argument("--gallery", metavar="PNG", help="write a figure of the worst images")
-    p.add_argument("--threshold", type=float, help="probability threshold (default: checkpoint)")
     p.add_argument(
         "--boundary-tol", type=int, default=3, help="boundary F1 tolerance in pixels (default 3)"
     )
-    p.add_argument("--device", default="auto")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="PyTorch backend only (default auto: bf16 where the hardware has it)",
-    )
-    p.add_argument(
-        "--backend",
-        choices=["auto", "torch", "onnx"],
-        default="auto",
-        help="onnx: ONNX Runtime (a .pt is exported beside itself first); auto: by file type",
-    )
+    _add_runtime(p)
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -144,21 +149,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="predictions", help="output folder (default predictions/)")
     p.add_argument("--visualize", action="store_true", help="also write overlay and figure PNGs")
-    p.add_argument("--threshold", type=float, help="probability threshold (default: checkpoint)")
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--device", default="auto")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="PyTorch backend only (default auto: bf16 where the hardware has it)",
-    )
-    p.add_argument(
-        "--backend",
-        choices=["auto", "torch", "onnx"],
-        default="auto",
-        help="onnx: ONNX Runtime (a .pt is exported beside itself first); auto: by file type",
-    )
+    _add_runtime(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
