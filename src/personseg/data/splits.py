@@ -8,7 +8,6 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -109,9 +108,7 @@ def default_workers() -> int:
 
 
 def _seed_worker(worker_id: int) -> None:
-    """Give each loader process its own, reproducible augmentation stream, and one OpenCV
-    thread (torch already runs loader processes single-threaded; the cores are the model's)."""
-    cv2.setNumThreads(1)
+    """Give each loader process its own, reproducible augmentation stream."""
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

@@ -2,7 +2,8 @@
 
 Keys: ``format``, ``model`` (``name``, ``kwargs``), ``state_dict``, ``input_size``, ``resize``,
 ``normalization`` (``mean``, ``std``), ``threshold``, ``metrics``, ``epoch``, ``versions``,
-``config``; ``last.pt`` adds ``optimizer``, ``scheduler``, ``rng``, ``history``, ``best_score``.
+``config``; ``last.pt`` adds ``optimizer``, ``scheduler``, ``scaler``, ``rng``, ``history``,
+``best_score``, ``best_epoch``.
 Everything is plain Python or tensors, so ``torch.load(weights_only=True)`` reads it.
 """
 

@@ -255,6 +255,8 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
         model.load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
         history, best_score = list(ckpt["history"]), ckpt["best_score"]
         best_epoch, start_epoch = ckpt["best_epoch"], ckpt["epoch"] + 1
@@ -323,6 +325,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
                     metrics,
                     optimizer=optimizer.state_dict(),
                     scheduler=scheduler.state_dict(),
+                    scaler=scaler.state_dict(),
                     rng=rng_state(),
                     history=history,
                     best_score=best_score,
