@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,6 +97,25 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="decode images every epoch instead of keeping them in memory",
     )
     p.add_argument("--out", help="run directory (default runs/<date-time>)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes on this machine: launches torchrun --nproc-per-node N "
+        "(one per GPU; Gloo on CPUs)",
+    )
+    p.add_argument(
+        "--accumulate",
+        type=int,
+        help="optimizer step every N batches (keep the global batch when the "
+        "number of processes changes; default 1)",
+    )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        default=None,
+        help="BatchNorm statistics over all processes",
+    )
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",
@@ -241,7 +262,7 @@ def train_config(args: argparse.Namespace):
             )
         cfg = TrainConfig.load(Path(args.resume) / "config.yaml")
         values = cfg.to_dict()
-        for key in ("epochs", "patience", "device", "precision"):
+        for key in ("epochs", "patience", "device", "precision", "accumulate", "sync_bn"):
             if getattr(args, key) is not None:
                 values[key] = getattr(args, key)
         if args.workers is not None:
@@ -278,6 +299,8 @@ def train_config(args: argparse.Namespace):
         "seed": args.seed,
         "device": args.device,
         "precision": args.precision,
+        "accumulate": args.accumulate,
+        "sync_bn": args.sync_bn,
         "out": args.out,
     }
     values.update({k: v for k, v in top.items() if v is not None})
@@ -367,10 +390,47 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
+    """Run this same command under ``torchrun --nproc-per-node nproc`` (one machine)."""
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "personseg",
+        *rest,
+    ]
+    log.info("launching: %s", " ".join(cmd))
+    return subprocess.call(cmd)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from personseg.engine import fit
+    from personseg.engine.distributed import (
+        close_distributed,
+        is_main_process,
+        launched_by_torchrun,
+    )
 
-    result = fit(train_config(args), resume=args.resume)
+    if args.nproc > 1 and not launched_by_torchrun():
+        return launch_torchrun(args.nproc, args.argv)
+    try:
+        result = fit(train_config(args), resume=args.resume)
+        main = is_main_process()
+    finally:
+        close_distributed()
+    if not main:
+        return 0
     best = result["best_metrics"]
     print(
         f"best val Dice {best['val_dice']:.4f} (IoU {best['val_iou']:.4f}) at epoch "
@@ -456,11 +516,14 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.handlers[:] = [handler]  # our messages only; other libraries keep their defaults
-    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    other_rank = int(os.environ.get("RANK", "0")) > 0  # under torchrun only rank 0 talks
+    log.setLevel(logging.WARNING if args.quiet or other_rank else logging.INFO)
     log.propagate = False
     try:
         return COMMANDS[args.command](args)

@@ -75,13 +75,15 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast where the hardware has it, else fp32
     channels_last: bool = True
+    accumulate: int = 1  # optimizer step every N batches (keeps the global batch across GPUs)
+    sync_bn: bool = False  # BatchNorm statistics over all processes (torchrun)
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
             object.__setattr__(self, "data", DataConfig(**_known(DataConfig, self.data)))
         if isinstance(self.model, dict):
             object.__setattr__(self, "model", ModelConfig(**_known(ModelConfig, self.model)))
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "accumulate"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:

@@ -113,7 +113,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             w, h = im.size
-            if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+            rotated = im.format == "JPEG" and im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+            if rotated:  # OpenCV applies JPEG EXIF orientation when it decodes
                 w, h = h, w
     except (UnidentifiedImageError, OSError) as err:
         raise ValueError(f"cannot read {path}: {err}") from None

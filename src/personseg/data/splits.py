@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from personseg.data.dataset import Sample, find_pairs, size_mismatches
 
@@ -118,17 +118,35 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def make_loader(
-    dataset: Dataset, batch_size: int, train: bool, workers: int = -1, seed: int = 42
+    dataset: Dataset,
+    batch_size: int,
+    train: bool,
+    workers: int = -1,
+    seed: int = 42,
+    rank: int = 0,
+    world: int = 1,
 ) -> DataLoader:
-    """Shuffled, last partial batch dropped only in training (never in validation)."""
+    """Shuffled, last partial batch dropped only in training (never in validation).
+
+    With ``world > 1`` (one loader per process): training uses a DistributedSampler (call
+    ``loader.sampler.set_epoch`` each epoch); validation gives rank ``r`` the images
+    ``r, r + world, …``, so every image is scored exactly once, with no padding.
+    """
     workers = default_workers() if workers < 0 else workers
+    sampler = None
+    if world > 1 and train:
+        sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
+    elif world > 1:
+        dataset = Subset(dataset, range(rank, len(dataset), world))
+    per_rank = len(dataset) // world if sampler is not None else len(dataset)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=train,
-        drop_last=train and len(dataset) > batch_size,
+        shuffle=train and sampler is None,
+        sampler=sampler,
+        drop_last=train and per_rank > batch_size,
         num_workers=workers,
         persistent_workers=workers > 0,
         worker_init_fn=_seed_worker if workers > 0 else None,
-        generator=torch.Generator().manual_seed(seed) if train else None,
+        generator=torch.Generator().manual_seed(seed) if train and sampler is None else None,
     )

@@ -7,6 +7,7 @@ nearest neighbour); ``personseg evaluate`` scores at the ground truth's own reso
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
@@ -36,7 +37,19 @@ from personseg.engine.checkpoint import (
     set_rng_state,
     versions,
 )
-from personseg.engine.distributed import is_main_process, unwrap
+from personseg.engine.distributed import (
+    any_rank,
+    backend,
+    broadcast_buffers,
+    gather_rows,
+    init_distributed,
+    is_dist,
+    is_main_process,
+    rank,
+    sum_across,
+    unwrap,
+    world_size,
+)
 from personseg.losses import CombinedLoss
 from personseg.metrics import MetricAccumulator, confusion_counts, scores_from_counts
 from personseg.models import create_model
@@ -77,38 +90,48 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None = None,
     threshold: float = 0.5,
     desc: str = "train",
+    accumulate: int = 1,
 ) -> dict[str, float]:
     """One pass over ``loader``.
 
     Returns:
         Mean loss, per-image mean Dice/IoU on the augmented training batches, images per
         second (data loading included) and ``data_wait``, the share of the epoch spent
-        waiting for the loader.
+        waiting for the loader. With ``accumulate`` K the optimizer steps every K batches (and
+        after the last one); under DDP gradients are synchronised only on those steps.
     """
+    n_batches = len(loader) if hasattr(loader, "__len__") else None
+    if accumulate > 1 and n_batches is None:
+        raise ValueError("gradient accumulation needs a loader with a length")
+    scaler = scaler or torch.amp.GradScaler(enabled=False)
     model.train()
     loss_sum, n_images, counts, waited = 0.0, 0, [], 0.0
     start = time.perf_counter()
     bar = tqdm(loader, desc=desc, leave=False, disable=not is_main_process(), dynamic_ncols=True)
     ready = time.perf_counter()
-    for images, masks, _ in bar:
+    optimizer.zero_grad(set_to_none=True)
+    for i, (images, masks, _) in enumerate(bar):
         waited += time.perf_counter() - ready
         images, masks = rt.images(images), masks.to(rt.device)  # (N, 3, S, S), (N, 1, S, S)
-        with rt.autocast():
-            logits = model(images)  # (N, 1, S, S)
-        loss = loss_fn(logits, masks)  # fp32
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the loss became {loss.item()}; lower --lr or check the data with "
-                f"`personseg data check`"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None and scaler.is_enabled():
-            scaler.scale(loss).backward()
+        step = (i + 1) % accumulate == 0 or i + 1 == n_batches
+        # DDP all-reduces gradients in backward; skip that on accumulation-only batches
+        sync = (
+            contextlib.nullcontext() if step or not hasattr(model, "no_sync") else model.no_sync()
+        )
+        with sync:
+            with rt.autocast():
+                logits = model(images)  # (N, 1, S, S)
+            loss = loss_fn(logits, masks)  # fp32
+            if any_rank(not torch.isfinite(loss).item()):  # every rank stops together
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} (on this or another process); lower --lr "
+                    f"or check the data with `personseg data check`"
+                )
+            scaler.scale(loss / accumulate).backward()
+        if step:
             scaler.step(optimizer)
             scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
         n = images.shape[0]
         loss_sum += loss.item() * n
         n_images += n
@@ -140,7 +163,8 @@ def evaluate(
     threshold: float = 0.5,
 ) -> dict[str, float]:
     """Loss (mean over images) and :class:`MetricAccumulator` scores over every image of
-    ``loader``; no image is dropped."""
+    ``loader``; no image is dropped. Under torchrun the figures cover every process's images.
+    """
     model.eval()
     acc = MetricAccumulator(threshold)
     loss_sum, n_images = 0.0, 0
@@ -151,7 +175,19 @@ def evaluate(
         loss_sum += loss_fn(logits, masks).item() * images.shape[0]
         n_images += images.shape[0]
         acc.update(torch.sigmoid(logits.float()), masks)
+    # under torchrun each process scored its share: merge the counts, then score once
+    acc.rows = list(gather_rows(acc.counts))
+    loss_sum, n_images = sum_across([loss_sum, n_images])
     return {"loss": loss_sum / max(n_images, 1), **acc.compute()}
+
+
+def check_same_weights(model: nn.Module) -> None:
+    """Raise if the processes' weights have drifted apart (they must be equal under DDP)."""
+    total = sum(p.detach().double().sum().item() for p in model.parameters())
+    sums = gather_rows(np.array([[total]]))[:, 0]
+    if not np.all(sums == sums[0]):
+        raise RuntimeError(f"the processes' weights differ (parameter sums {sums.tolist()})")
+    log.info("weights identical on all %d processes", len(sums))
 
 
 def _lr_factor(cfg: TrainConfig):
@@ -223,7 +259,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
                 f"{run_dir} or choose another --out"
             )
     cfg = replace(cfg, out=str(run_dir))
-    rt = Runtime.create(cfg.device, cfg.precision, cfg.channels_last)
+    rt = Runtime.create(init_distributed(cfg.device), cfg.precision, cfg.channels_last)
     seed_everything(cfg.seed)
 
     d = cfg.data
@@ -240,11 +276,14 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     val_ds = SegmentationDataset(
         val_samples, eval_transform(d.img_size, d.resize, d.mean, d.std), cache
     )
-    train_loader = make_loader(train_ds, cfg.batch_size, True, d.num_workers, cfg.seed)
-    val_loader = make_loader(val_ds, cfg.batch_size, False, d.num_workers)
+    shard = {"rank": rank(), "world": world_size()}
+    train_loader = make_loader(train_ds, cfg.batch_size, True, d.num_workers, cfg.seed, **shard)
+    val_loader = make_loader(val_ds, cfg.batch_size, False, d.num_workers, **shard)
 
     log.info("device %s, precision %s, channels_last %s", rt.device, rt.precision, rt.channels_last)
     model = rt.prepare(create_model(cfg.model.name, **cfg.model.kwargs))
+    if cfg.sync_bn and is_dist():
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     scaler = grad_scaler(rt.device, rt.precision)
     loss_fn = CombinedLoss(cfg.loss_alpha)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -268,6 +307,12 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
             best_epoch,
         )
 
+    train_model = model
+    if is_dist():  # after loading: DDP starts every rank from rank 0's weights
+        ids = [rt.device.index] if rt.device.type == "cuda" else None
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        log.info("distributed: %d processes (%s)", world_size(), backend())
+
     main = is_main_process()
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -277,12 +322,15 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
         )
     stopped_early, epoch = False, start_epoch - 1
     for epoch in range(start_epoch, cfg.epochs + 1):
-        train_loader.generator.manual_seed(cfg.seed + epoch)
-        train_ds.reseed(cfg.seed + epoch)
+        if train_loader.generator is not None:
+            train_loader.generator.manual_seed(cfg.seed + epoch)
+        else:
+            train_loader.sampler.set_epoch(epoch)
+        train_ds.reseed(cfg.seed + epoch + 100_003 * rank())
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         tr = train_one_epoch(
-            model,
+            train_model,
             train_loader,
             loss_fn,
             optimizer,
@@ -290,7 +338,9 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
             scaler,
             cfg.threshold,
             desc=f"epoch {epoch}/{cfg.epochs}",
+            accumulate=cfg.accumulate,
         )
+        broadcast_buffers(model)  # every rank validates the weights rank 0 saves
         va = evaluate(model, val_loader, loss_fn, rt, cfg.threshold)
         scheduler.step()
         row = {
@@ -306,7 +356,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
             "val_recall": va["recall"],
             "val_boundary_f1": va["boundary_f1"],
             "epoch_seconds": time.perf_counter() - t0,
-            "train_images_per_s": tr["images_per_s"],
+            "train_images_per_s": tr["images_per_s"] * world_size(),  # all processes
             "data_wait": tr["data_wait"],
         }
         history.append(row)
@@ -338,13 +388,15 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
             tqdm.write(
                 f"epoch {epoch}/{cfg.epochs}  loss {tr['loss']:.4f}  val loss {va['loss']:.4f}  "
                 f"val Dice {va['mean_dice']:.4f}  val IoU {va['mean_iou']:.4f}  "
-                f"{tr['images_per_s']:.1f} img/s  {row['epoch_seconds']:.0f}s"
+                f"{row['train_images_per_s']:.1f} img/s  {row['epoch_seconds']:.0f}s"
                 + ("  *best*" if improved else "")
             )
         if cfg.patience and epoch - best_epoch >= cfg.patience:
             stopped_early = True
             log.info("early stop: no better val Dice for %d epochs", cfg.patience)
             break
+    if is_dist():
+        check_same_weights(model)
     best = next(r for r in history if r["epoch"] == best_epoch)
     return {
         "run_dir": str(run_dir),
