@@ -159,3 +159,33 @@ def test_predict_files_writes_every_image_in_batches(tiny_root, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         f"{p.stem}_mask.png" for p in paths
     )
+
+
+def test_accumulating_two_half_batches_equals_one_full_batch():
+    from torch import nn
+
+    from personseg.engine import train_one_epoch
+
+    def model_without_bn() -> nn.Module:  # BatchNorm would see different batches by design
+        torch.manual_seed(0)
+        m = create_model("unet-small", base_channels=4)
+        for seq in [x for x in m.modules() if isinstance(x, nn.Sequential)]:
+            for i, child in enumerate(seq):
+                if isinstance(child, nn.BatchNorm2d):
+                    seq[i] = nn.Identity()
+        return m
+
+    g = torch.Generator().manual_seed(1)
+    images = torch.randn(4, 3, 32, 32, generator=g)
+    masks = (torch.rand(4, 1, 32, 32, generator=g) > 0.5).float()
+    rt = Runtime(torch.device("cpu"))
+    whole, halves = model_without_bn(), model_without_bn()
+    for model, batches, k in (
+        (whole, [(images, masks, None)], 1),
+        (halves, [(images[:2], masks[:2], None), (images[2:], masks[2:], None)], 2),
+    ):
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        train_one_epoch(model, batches, CombinedLoss(), opt, rt, accumulate=k)
+    for a, b in zip(whole.parameters(), halves.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(next(whole.parameters()), next(model_without_bn().parameters()))

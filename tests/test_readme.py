@@ -37,9 +37,15 @@ def test_install_commands_pin_torch_before_the_package():
             assert cmd.index("pip install torch==2.13.0") < cmd.index("pip install -e")
 
 
-@pytest.mark.parametrize("cmd", [c for c in commands() if c.startswith("personseg ")])
+CLI_LINES = [c for c in commands() if c.startswith(("personseg ", "torchrun "))]
+
+
+@pytest.mark.parametrize("cmd", CLI_LINES)
 def test_readme_cli_lines_parse(cmd):
-    build_parser().parse_args(shlex.split(cmd)[1:])
+    words = shlex.split(cmd)
+    if words[0] == "torchrun":  # torchrun [its options] -m personseg ARGS
+        words = words[words.index("-m") + 1 :]
+    build_parser().parse_args(words[1:])
 
 
 def test_readme_parameter_counts_are_true():

@@ -283,6 +283,11 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     log.info("device %s, precision %s, channels_last %s", rt.device, rt.precision, rt.channels_last)
     model = rt.prepare(create_model(cfg.model.name, **cfg.model.kwargs))
     if cfg.sync_bn and is_dist():
+        if rt.device.type != "cuda":
+            raise ValueError(
+                "--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm runs on GPUs "
+                "only); leave it out on CPUs"
+            )
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     scaler = grad_scaler(rt.device, rt.precision)
     loss_fn = CombinedLoss(cfg.loss_alpha)
