@@ -189,3 +189,14 @@ def test_accumulating_two_half_batches_equals_one_full_batch():
     for a, b in zip(whole.parameters(), halves.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
     assert not torch.allclose(next(whole.parameters()), next(model_without_bn().parameters()))
+
+
+def test_a_nan_loss_stops_training_with_a_clear_error(tiny_root, tmp_path, monkeypatch):
+    import personseg.engine.trainer as trainer
+
+    monkeypatch.setattr(
+        trainer, "CombinedLoss", lambda alpha: lambda logits, t: logits.sum() * float("nan")
+    )
+    with pytest.raises(FloatingPointError, match="lower --lr"):
+        fit(tiny_config(tiny_root, tmp_path / "r", epochs=1))
+    assert not (tmp_path / "r" / "last.pt").exists()
