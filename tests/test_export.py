@@ -95,3 +95,10 @@ def test_int8_quantization_keeps_metadata_and_reports_agreement(tiny_ckpt, tmp_p
     assert int8.predict(calibration[0]).shape == (48, 40)
     with pytest.raises(ValueError, match="calibration images"):
         quantize_onnx(tmp_path / "fp32.onnx", tmp_path / "none.onnx", [])
+
+
+def test_missing_onnx_extra_is_one_clear_error(tiny_ckpt, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # as if not installed
+    with pytest.raises(ValueError, match=r"pip install 'personseg\[onnx\]'"):
+        export_onnx(tiny_ckpt, tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())

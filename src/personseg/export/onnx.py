@@ -17,12 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 
 from personseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from personseg.inference.onnx_runner import METADATA_KEY
+from personseg.inference.onnx_runner import METADATA_KEY, _ort
 from personseg.inference.segmenter import ImageLike, Segmenter, as_rgb
+
+
+def _onnx():
+    """The ``onnx`` package (with onnxscript, which torch's exporter needs), or a clear error."""
+    try:
+        import onnx
+        import onnxscript  # noqa: F401
+    except ImportError as err:
+        raise ValueError(
+            f"ONNX export needs the onnx extra ({err.name} is missing): "
+            f"pip install 'personseg[onnx]'"
+        ) from None
+    return onnx
 
 
 class ParityError(ValueError):
@@ -77,6 +89,7 @@ def export_model(
     ``input_size``, ``normalization``, ``threshold`` and ``resize`` entries."""
     if opset < 17:
         raise ValueError(f"opset must be at least 17, got {opset}")
+    _onnx()
     model = model.float().eval()
     size = ckpt["input_size"]
     out = Path(out)
@@ -125,6 +138,7 @@ def _quiet_exporter():
 def _write_metadata(path: Path, ckpt: dict[str, Any], opset: int) -> None:
     from personseg import __version__
 
+    onnx = _onnx()
     proto = onnx.load(str(path))
     norm = ckpt["normalization"]
     meta = {
@@ -201,6 +215,7 @@ def quantize_onnx(
     (``int8_mask_iou``) and their max probability difference; the caller decides whether that
     is good enough.
     """
+    _ort()  # a clear error when ONNX Runtime is missing
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -210,6 +225,7 @@ def quantize_onnx(
 
     if not calibration:
         raise ValueError("int8 quantization needs calibration images: pass --check-images")
+    onnx = _onnx()
     ref = Segmenter.from_checkpoint(fp32_path)
     batches = [ref.prepare(as_rgb(image))[0][None] for image in calibration]
 
