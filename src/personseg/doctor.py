@@ -51,6 +51,20 @@ def run_checks(data_root: str | None = None) -> list[Check]:
             f"opencv {cv2.__version__}, albumentations {albumentations.__version__}",
         )
     )
+    try:
+        import onnxruntime
+
+        checks.append(
+            Check("OK", "onnxruntime", f"{onnxruntime.__version__} (export, --backend onnx)")
+        )
+    except ImportError:
+        checks.append(
+            Check(
+                "INFO",
+                "onnxruntime",
+                "not installed; for ONNX export and inference: pip install 'personseg[onnx]'",
+            )
+        )
     cap = torch.backends.cpu.get_cpu_capability()
     checks.append(
         Check(
