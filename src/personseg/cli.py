@@ -334,7 +334,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     images = collect_inputs(args.check_images) if args.check_images else None
     out = Path(args.out)
     fp32_out = out.with_name(f"{out.stem}-fp32.onnx") if args.quantize else out
-    r = export_onnx(args.model, fp32_out, args.opset, images)
+    r = export_onnx(args.model, fp32_out, opset=args.opset, check_images=images)
     print(
         f"wrote {r['path']} ({r['size_mb']:.1f} MB, opset {r['opset']}); parity with PyTorch "
         f"on {r['n_images']} images: max probability difference {r['max_abs_diff']:.1e}, "

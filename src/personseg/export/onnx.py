@@ -55,25 +55,10 @@ def _synthetic_images(n: int = 4) -> list[np.ndarray]:
     return out
 
 
-def export_onnx(
-    checkpoint: str | Path,
-    out: str | Path,
-    opset: int = 18,
-    check_images: Sequence[ImageLike] | None = None,
-    atol: float = 1e-4,
-    min_iou: float = 0.999,
-) -> dict[str, Any]:
-    """Export a checkpoint to ONNX and check it against PyTorch (fp32) at once.
-
-    Raises:
-        ParityError: the max absolute probability difference exceeds ``atol`` or the mask IoU
-            falls below ``min_iou``; no file is left behind then.
-
-    Returns:
-        ``path``, ``opset``, ``size_mb``, ``max_abs_diff``, ``mask_iou``, ``n_images``.
-    """
+def export_onnx(checkpoint: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
+    """Export a ``best.pt``/``last.pt`` to ONNX; ``options`` as for :func:`export_model`."""
     ckpt = load_checkpoint(checkpoint)
-    return export_model(model_from_checkpoint(ckpt), ckpt, out, opset, check_images, atol, min_iou)
+    return export_model(model_from_checkpoint(ckpt), ckpt, out, **options)
 
 
 def export_model(
@@ -85,8 +70,18 @@ def export_model(
     atol: float = 1e-4,
     min_iou: float = 0.999,
 ) -> dict[str, Any]:
-    """:func:`export_onnx` for a model in memory; ``ckpt`` needs the checkpoint's ``model``,
-    ``input_size``, ``normalization``, ``threshold`` and ``resize`` entries."""
+    """Export a model to ONNX and check it against PyTorch (fp32) at once.
+
+    ``ckpt`` needs the checkpoint's ``model``, ``input_size``, ``normalization``,
+    ``threshold`` and ``resize`` entries; ``check_images`` default to synthetic pictures.
+
+    Raises:
+        ParityError: the max absolute probability difference exceeds ``atol`` or the mask IoU
+            falls below ``min_iou``; no file is left behind then.
+
+    Returns:
+        ``path``, ``opset``, ``size_mb``, ``max_abs_diff``, ``mask_iou``, ``n_images``.
+    """
     if opset < 17:
         raise ValueError(f"opset must be at least 17, got {opset}")
     _onnx()
@@ -157,6 +152,20 @@ def _write_metadata(path: Path, ckpt: dict[str, Any], opset: int) -> None:
     onnx.save(proto, str(path))
 
 
+def _agreement(
+    ref: Segmenter, other: Segmenter, images: Sequence[ImageLike]
+) -> tuple[float, float]:
+    """Max absolute probability difference and pooled mask IoU of two segmenters."""
+    max_diff, inter, union = 0.0, 0, 0
+    for image in images:
+        a, b = ref.predict(image), other.predict(image)
+        max_diff = max(max_diff, float(np.abs(a - b).max()))
+        ma, mb = a > ref.threshold, b > ref.threshold
+        inter += int((ma & mb).sum())
+        union += int((ma | mb).sum())
+    return max_diff, inter / union if union else 1.0
+
+
 def _parity(
     ckpt: dict[str, Any],
     model: torch.nn.Module,
@@ -176,15 +185,7 @@ def _parity(
         device="cpu",
         precision="fp32",
     )
-    onnx_seg = Segmenter.from_checkpoint(path)
-    max_diff, inter, union = 0.0, 0, 0
-    for image in images:
-        a, b = ref.predict(image), onnx_seg.predict(image)
-        max_diff = max(max_diff, float(np.abs(a - b).max()))
-        ma, mb = a > ref.threshold, b > ref.threshold
-        inter += int((ma & mb).sum())
-        union += int((ma | mb).sum())
-    iou = inter / union if union else 1.0
+    max_diff, iou = _agreement(ref, Segmenter.from_checkpoint(path), images)
     if max_diff > atol or iou < min_iou:
         raise ParityError(
             f"the ONNX model differs from PyTorch: max probability difference {max_diff:.2e} "
@@ -255,20 +256,14 @@ def quantize_onnx(
         del proto.metadata_props[:]
         proto.metadata_props.extend(meta)
         onnx.save(proto, str(tmp))
-        int8 = Segmenter.from_checkpoint(tmp)
-        max_diff, inter, union = 0.0, 0, 0
-        for image in calibration:
-            a, b = ref.predict(image), int8.predict(image)
-            max_diff = max(max_diff, float(np.abs(a - b).max()))
-            inter += int(((a > 0.5) & (b > 0.5)).sum())
-            union += int(((a > 0.5) | (b > 0.5)).sum())
+        max_diff, iou = _agreement(ref, Segmenter.from_checkpoint(tmp), calibration)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return {
         "path": str(out),
         "size_mb": out.stat().st_size / 2**20,
-        "int8_mask_iou": inter / union if union else 1.0,
+        "int8_mask_iou": iou,
         "int8_max_abs_diff": max_diff,
         "n_calibration": len(calibration),
     }
