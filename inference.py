@@ -1,7 +1,7 @@
 """The seed's quick command: ``python inference.py --image test.jpg --visualize``.
 
 Runs ``personseg predict`` on one image; other flags (``--model``, ``--out``, ``--threshold``)
-are passed through. Without ``--model`` the newest ``runs/*/best.pt`` is used.
+are passed through. Without ``--model`` the bundled default model is used.
 """
 
 import argparse

@@ -178,3 +178,76 @@ def real_images(roots: Sequence[str | Path], n: int) -> list[np.ndarray]:
     """The first ``n`` validation images of the given data roots, decoded."""
     _, val = split_roots(roots)
     return [load_image(s.image) for s in val[:n]]
+
+
+MOTIONS = ("still", "jitter", "pan", "zoom")
+
+
+def synthetic_clip(
+    image: np.ndarray,
+    mask: np.ndarray,
+    n_frames: int,
+    motion: str,
+    size: tuple[int, int] = (480, 640),
+    noise: float = 4.0,
+    seed: int = 0,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Frames of a camera moving over a real photo, with the ground truth moved alike.
+
+    The photo (RGB uint8) and its {0,1} mask are scaled to cover ``size`` (H, W) with a 20 %
+    margin, then each frame is a crop that stays put (``still``), shakes by up to 1.5 px
+    (``jitter``), slides across the margin (``pan``) or closes in by 20 % (``zoom``); every
+    frame gets fresh Gaussian sensor noise of ``noise`` grey levels.
+
+    Yields:
+        (frame RGB uint8 (H, W, 3), mask uint8 {0,1} (H, W)).
+    """
+    import cv2
+
+    from personseg.inference.effects import cover
+
+    if motion not in MOTIONS:
+        raise ValueError(f"motion must be one of {MOTIONS}, got {motion!r}")
+    h, w = size
+    big_h, big_w = round(h * 1.2), round(w * 1.2)
+    photo = cover(image, (big_h, big_w))
+    truth = cover(mask.astype(np.uint8) * 255, (big_h, big_w))
+    rng = np.random.default_rng(seed)
+    for i in range(n_frames):
+        t = i / max(n_frames - 1, 1)
+        scale, dx, dy = 1.0, (big_w - w) / 2, (big_h - h) / 2
+        if motion == "jitter":
+            dx, dy = dx + rng.uniform(-1.5, 1.5), dy + rng.uniform(-1.5, 1.5)
+        elif motion == "pan":
+            dx = (big_w - w) * t
+        elif motion == "zoom":
+            scale = 1.0 + 0.2 * t
+        # crop of size (h/scale, w/scale) centred at (cx, cy), resized to (h, w)
+        cx, cy = dx + w / 2, dy + h / 2
+        m = np.array([[scale, 0, w / 2 - scale * cx], [0, scale, h / 2 - scale * cy]], np.float32)
+        frame = cv2.warpAffine(
+            photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
+        gt = cv2.warpAffine(truth, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        if noise > 0:
+            frame = np.clip(frame + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
+        yield frame, (gt > 127).astype(np.uint8)
+
+
+def write_video(frames: Iterator[np.ndarray], path: str | Path, fps: float = 25.0) -> int:
+    """Write RGB frames to an .mp4 (mp4v) or .avi (MJPG) file; returns the frame count."""
+    import cv2
+
+    path, writer, n = Path(path), None, 0
+    fourcc = "MJPG" if path.suffix.lower() == ".avi" else "mp4v"
+    try:
+        for frame in frames:
+            if writer is None:
+                size = (frame.shape[1], frame.shape[0])
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            n += 1
+    finally:
+        if writer is not None:
+            writer.release()
+    return n

@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import yaml
 
 from personseg import __version__
 from personseg.config import PRECISIONS
+from personseg.inference.effects import EFFECTS, REFINES
 
 log = logging.getLogger("personseg")
 
@@ -145,7 +147,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", parents=_common(), help="score a checkpoint at the masks' own resolution"
     )
-    p.add_argument("--model", required=True, metavar="CKPT", help="best.pt / last.pt / run dir")
+    _add_model(p)
     p.add_argument("--data", required=True, metavar="ROOT", help="data root with images/, masks/")
     p.add_argument(
         "--split",
@@ -165,13 +167,92 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "predict", parents=_common(), help="write person masks for images, folders or globs"
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
-    p.add_argument(
-        "--model", metavar="CKPT", help="checkpoint (default: the newest runs/*/best.pt)"
-    )
+    _add_model(p)
     p.add_argument("--out", default="predictions", help="output folder (default predictions/)")
+    p.add_argument(
+        "--effect",
+        action="append",
+        choices=EFFECTS,
+        help="what to write per image, repeatable: mask (default), overlay, cutout (RGBA PNG), "
+        "blur, replace",
+    )
+    _add_effect_options(p)
     p.add_argument("--visualize", action="store_true", help="also write overlay and figure PNGs")
     p.add_argument("--batch-size", type=int, default=4)
     _add_runtime(p)
+
+
+def _add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default="default",
+        metavar="CKPT",
+        help="checkpoint, run dir, .onnx, or 'default' (the bundled model; the default)",
+    )
+
+
+def _add_effect_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--background", metavar="IMAGE|#RRGGBB", help="new background for --effect replace"
+    )
+    p.add_argument("--blur", type=float, default=15.0, help="background blur strength (default 15)")
+    p.add_argument(
+        "--refine",
+        choices=REFINES,
+        default="guided",
+        help="edge of cut-outs, blur and replace: guided (follows the image's edges) or none",
+    )
+
+
+def _effect_options(args: argparse.Namespace) -> dict[str, Any]:
+    from personseg.inference.effects import load_background
+
+    background = load_background(args.background) if args.background else None
+    return {"refine": args.refine, "blur": args.blur, "background": background}
+
+
+def _add_video(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("video", parents=_common(), help="apply an effect to every frame of a video")
+    p.add_argument("input", metavar="INPUT", help="video file (anything OpenCV reads)")
+    p.add_argument("--out", required=True, metavar="OUTPUT", help="output video (.mp4 or .avi)")
+    p.add_argument("--effect", choices=EFFECTS, default="blur", help="default blur")
+    _add_effect_options(p)
+    p.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.5,
+        help="temporal smoothing strength in [0, 1), 0 = off (default 0.5)",
+    )
+    p.add_argument("--stats", action="store_true", help="print frames/s and the flicker measure")
+    p.add_argument("--json", metavar="OUT", help="write the statistics as JSON")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--no-audio", action="store_true", help="do not copy audio back with ffmpeg")
+    _add_model(p)
+    _add_runtime(p)
+
+
+def _add_webcam(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("webcam", parents=_common(), help="live effect on a camera in a window")
+    p.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
+    p.add_argument("--effect", choices=EFFECTS, default="blur", help="default blur")
+    _add_effect_options(p)
+    p.add_argument("--smoothing", type=float, default=0.5, help="temporal smoothing (default 0.5)")
+    _add_model(p)
+    _add_runtime(p)
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        parents=_common(),
+        help="the bundled model on a sample portrait (or --image): mask, overlay, cut-out, blur",
+    )
+    p.add_argument("--image", metavar="PATH", help="your photo (default: a sample portrait)")
+    p.add_argument(
+        "--out", default="personseg-demo", help="output folder (default personseg-demo/)"
+    )
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--model", default="default", metavar="CKPT", help=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_predict(sub)
+    _add_video(sub)
+    _add_webcam(sub)
+    _add_demo(sub)
     data = sub.add_parser("data", parents=_common(), help="inspect data folders")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     check = data_sub.add_parser(
@@ -307,24 +391,10 @@ def train_config(args: argparse.Namespace):
     return TrainConfig.from_dict({**values, "data": data, "model": model})
 
 
-def newest_checkpoint() -> Path:
-    found = sorted(Path("runs").glob("*/best.pt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise ValueError(
-            "no model given and none found in runs/*/best.pt: train one with "
-            "`personseg train` or pass --model CKPT"
-        )
-    return found[-1]
-
-
 def load_segmenter(args: argparse.Namespace, model: str | Path):
     from personseg.inference import Segmenter
 
-    if args.backend == "onnx":
-        from personseg.export import onnx_for_checkpoint
-
-        model = onnx_for_checkpoint(model)
-    return Segmenter.from_checkpoint(model, args.device, args.precision)
+    return Segmenter.load(model, args.backend, args.device, args.precision)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -475,15 +545,82 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from personseg.inference import collect_inputs, predict_files
 
     paths = collect_inputs(args.inputs)
-    seg = load_segmenter(args, args.model or newest_checkpoint())
-    result = predict_files(seg, paths, args.out, args.visualize, args.threshold, args.batch_size)
+    seg = load_segmenter(args, args.model)
+    result = predict_files(
+        seg,
+        paths,
+        args.out,
+        args.visualize,
+        args.threshold,
+        args.batch_size,
+        args.effect or ["mask"],
+        _effect_options(args),
+    )
     print(
-        f"wrote {len(result['written'])} mask(s) to {args.out} "
+        f"wrote {len(result['written'])} file(s) to {args.out} "
         f"({result['ms_per_image']:.1f} ms/image)"
     )
     if result["failed"]:
         print(f"skipped {len(result['failed'])} unreadable image(s)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_video(args: argparse.Namespace) -> int:
+    from personseg.inference.video import remux_audio, segment_video
+
+    seg = load_segmenter(args, args.model)
+    r = segment_video(
+        seg,
+        args.input,
+        args.out,
+        args.effect,
+        args.smoothing,
+        args.batch_size,
+        progress=not args.quiet,
+        threshold=args.threshold if args.threshold is not None else seg.threshold,
+        **_effect_options(args),
+    )
+    audio = not args.no_audio and remux_audio(args.input, args.out)
+    print(
+        f"wrote {r['output']}: {r['frames']} frames, {r['size'][0]}x{r['size'][1]} at "
+        f"{r['fps']:.2f} fps ({r['frames_per_s']:.1f} frames/s; audio "
+        f"{'copied' if audio else 'not copied: OpenCV drops it, ffmpeg copies it back'})"
+    )
+    if args.stats:
+        print(f"flicker (mean |change| of the probability on still pixels): {r['flicker']:.5f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=2))
+    return 0
+
+
+def _cmd_webcam(args: argparse.Namespace) -> int:
+    from personseg.inference.video import run_webcam
+
+    seg = load_segmenter(args, args.model)
+    try:
+        run_webcam(seg, args.camera, args.effect, args.smoothing, **_effect_options(args))
+    except RuntimeError as err:
+        print(f"personseg webcam: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from personseg.inference import Segmenter
+    from personseg.inference.run import sample_image, write_demo
+
+    image = Path(args.image) if args.image else sample_image()
+    t0 = time.perf_counter()
+    seg = Segmenter.load(args.model, args.backend)
+    load_s = time.perf_counter() - t0
+    r = write_demo(seg, image, args.out)
+    print(
+        f"{image.name}: person segmented in {r['ms']:.0f} ms ({seg.backend}; model loaded "
+        f"in {load_s:.1f} s)"
+    )
+    for path in r["written"]:
+        print(f"  {path}")
     return 0
 
 
@@ -512,6 +649,9 @@ COMMANDS = {
     "doctor": _cmd_doctor,
     "export": _cmd_export,
     "bench": _cmd_bench,
+    "video": _cmd_video,
+    "webcam": _cmd_webcam,
+    "demo": _cmd_demo,
 }
 
 

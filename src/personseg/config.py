@@ -16,6 +16,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("letterbox", "stretch")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+AUGMENTS = ("seed", "strong")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ class DataConfig:
     cache: bool = True  # decode each image once, keep it in memory at ~1.25x img_size
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    augment: str = "seed"  # "seed" (the seed's augmentation) or "strong" (scale, colour, noise)
+    cutouts: str = ""  # folder of RGBA people pasted into training photos (copy-paste)
+    paste_prob: float = 0.0  # chance that a training photo gets 1-3 pasted people
+    backgrounds: str = ""  # folder of photos with nobody in them
+    backgrounds_holdout: int = 0  # last N backgrounds (by name) never trained on
+    scenes: int = 0  # samples per epoch from backgrounds (half empty, half with pasted people)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "roots", tuple(str(r) for r in self.roots))
@@ -44,6 +51,16 @@ class DataConfig:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"augment must be one of {AUGMENTS}, got {self.augment!r}")
+        if not 0.0 <= self.paste_prob <= 1.0:
+            raise ValueError(f"paste_prob must be in [0, 1], got {self.paste_prob}")
+        if self.paste_prob > 0 and not self.cutouts:
+            raise ValueError("paste_prob > 0 needs cutouts: a folder of RGBA people")
+        if self.scenes > 0 and not self.backgrounds:
+            raise ValueError("scenes > 0 needs backgrounds: a folder of photos without people")
+        if self.scenes < 0 or self.backgrounds_holdout < 0:
+            raise ValueError("scenes and backgrounds_holdout must be >= 0")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError("mean and std need 3 values each, std > 0")
 

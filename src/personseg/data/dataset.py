@@ -175,8 +175,12 @@ class SegmentationDataset(Dataset):
         samples: Sequence[Sample],
         transform: Callable[..., dict],
         cache_size: int | None = None,
+        pair_augment: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+        | None = None,
     ):
-        self.samples, self.transform = list(samples), transform
+        """``pair_augment`` (e.g. :class:`~personseg.data.synth.PastePeople`) changes the
+        decoded image and mask before ``transform``."""
+        self.samples, self.transform, self.pair_augment = list(samples), transform, pair_augment
         self.cache: list[tuple[np.ndarray, np.ndarray]] | None = None
         if cache_size:
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -197,5 +201,7 @@ class SegmentationDataset(Dataset):
             image, mask = self.cache[index]
         else:
             image, mask = load_pair(self.samples[index])
+        if self.pair_augment is not None:
+            image, mask = self.pair_augment(image, mask)
         out = self.transform(image=image, mask=mask)
         return out["image"], out["mask"].unsqueeze(0).float(), index

@@ -23,6 +23,26 @@ from torch import nn
 from personseg.models import create_model
 
 FORMAT = "personseg-checkpoint-v1"
+DEFAULT_MODEL = "default"  # the name that means the model shipped inside the package
+
+
+def bundled_checkpoint() -> Path:
+    """The default model shipped with personseg (see MODEL_CARD.md)."""
+    path = Path(__file__).resolve().parents[1] / "weights" / "person-default.pt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the bundled default model is missing ({path}); reinstall personseg, or train "
+            "one with `personseg train --config configs/person-default.yaml` and pass --model"
+        )
+    return path
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``default`` → the bundled model; a run directory → its ``best.pt``; else the path."""
+    if str(path) == DEFAULT_MODEL:
+        return bundled_checkpoint()
+    path = Path(path)
+    return path / "best.pt" if path.is_dir() else path
 
 
 def versions() -> dict[str, str]:
@@ -50,10 +70,11 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a personseg checkpoint with ``weights_only=True``; a wrong file is a ValueError."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "best.pt"
+    """Read a personseg checkpoint with ``weights_only=True``; a wrong file is a ValueError.
+
+    ``path`` may be ``default`` (the bundled model) or a run directory (its ``best.pt``).
+    """
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
@@ -73,8 +94,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
-    """Rebuild the architecture the checkpoint names and load its weights (eval mode)."""
-    model = create_model(ckpt["model"]["name"], **ckpt["model"]["kwargs"])
+    """Rebuild the architecture the checkpoint names and load its weights (eval mode).
+
+    A pretrained encoder is built empty: the checkpoint holds all the weights.
+    """
+    kwargs = dict(ckpt["model"]["kwargs"])
+    if "pretrained" in kwargs:
+        kwargs["pretrained"] = False
+    model = create_model(ckpt["model"]["name"], **kwargs)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 

@@ -13,7 +13,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +22,19 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from personseg.config import TrainConfig
-from personseg.data import SegmentationDataset, eval_transform, make_loader, split_roots
+from personseg.config import DataConfig, TrainConfig
+from personseg.data import Sample, SegmentationDataset, eval_transform, make_loader, split_roots
 from personseg.data import train_transform as train_preset
+from personseg.data.synth import (
+    Concat,
+    PastePeople,
+    SceneDataset,
+    background_files,
+    load_cutouts,
+)
 from personseg.engine.amp import Runtime, grad_scaler
 from personseg.engine.checkpoint import (
     FORMAT,
@@ -220,6 +227,27 @@ def _checkpoint(
     }
 
 
+def training_set(
+    d: DataConfig, samples: list[Sample], transform: Callable[..., dict], cache: int | None
+) -> Dataset:
+    """The training photos (with copy-paste when ``d.paste_prob``), plus ``d.scenes`` samples
+    per epoch made from person-free backgrounds."""
+    cutouts = load_cutouts(d.cutouts) if d.cutouts else []
+    paste = PastePeople(cutouts, d.paste_prob) if d.paste_prob > 0 else None
+    photos = SegmentationDataset(samples, transform, cache, pair_augment=paste)
+    if not d.scenes:
+        return photos
+    backgrounds, held = background_files(d.backgrounds, d.backgrounds_holdout)
+    log.info(
+        "%d scenes per epoch from %d backgrounds (%d held out), %d cut-outs",
+        d.scenes,
+        len(backgrounds),
+        len(held),
+        len(cutouts),
+    )
+    return Concat([photos, SceneDataset(backgrounds, cutouts, transform, d.scenes, cache)])
+
+
 def default_run_dir() -> Path:
     return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -271,8 +299,8 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
         ", ".join(d.roots),
     )
     cache = round(d.img_size * 1.25) if d.cache else None
-    train_tf = train_preset(d.img_size, d.resize, d.mean, d.std)
-    train_ds = SegmentationDataset(train_samples, train_tf, cache)
+    train_tf = train_preset(d.img_size, d.resize, d.mean, d.std, d.augment)
+    train_ds = training_set(d, train_samples, train_tf, cache)
     val_ds = SegmentationDataset(
         val_samples, eval_transform(d.img_size, d.resize, d.mean, d.std), cache
     )

@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from personseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from personseg.engine.checkpoint import (
+    DEFAULT_MODEL,
+    load_checkpoint,
+    model_from_checkpoint,
+    resolve_checkpoint,
+)
 from personseg.inference.onnx_runner import METADATA_KEY, _ort
 from personseg.inference.segmenter import ImageLike, Segmenter, as_rgb
 
@@ -195,13 +200,22 @@ def _parity(
 
 
 def onnx_for_checkpoint(checkpoint: str | Path) -> Path:
-    """The ``.onnx`` beside a ``.pt`` checkpoint, exported (and checked) when missing or older."""
-    ckpt = Path(checkpoint)
-    if ckpt.is_dir():
-        ckpt = ckpt / "best.pt"
+    """The ``.onnx`` beside a ``.pt`` checkpoint, exported (and checked) when missing or older.
+
+    For the bundled model (``default``), or a checkpoint in a folder we cannot write, the file
+    goes to the user cache (``$PERSONSEG_CACHE``, else ``~/.cache/personseg``).
+    """
+    from personseg import __version__
+
+    bundled = str(checkpoint) == DEFAULT_MODEL
+    ckpt = resolve_checkpoint(checkpoint)
     if ckpt.suffix == ".onnx":
         return ckpt
     out = ckpt.with_suffix(".onnx")
+    if bundled or not os.access(ckpt.parent, os.W_OK):
+        cache = Path(os.environ.get("PERSONSEG_CACHE", Path.home() / ".cache" / "personseg"))
+        cache.mkdir(parents=True, exist_ok=True)
+        out = cache / f"{ckpt.stem}-{__version__}.onnx"
     if not out.exists() or out.stat().st_mtime < ckpt.stat().st_mtime:
         export_onnx(ckpt, out)
     return out

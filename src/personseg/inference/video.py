@@ -1,0 +1,234 @@
+"""Video and webcam: frames in, effects out, with temporal smoothing and a flicker measure.
+
+Smoothing is a motion-gated exponential moving average of the probability maps: where the frame
+did not change (grey-level difference below a small threshold), the new probability is blended
+with the previous smoothed one; where something moved, the new probability is taken as it is,
+so moving edges do not lag. Flicker is the mean absolute frame-to-frame change of the
+probability map inside those unchanged regions (a perfect model on a still scene scores 0).
+OpenCV reads and writes the frames; it does not carry audio (``remux_audio`` copies it back
+with ``ffmpeg`` when that is on the PATH).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from personseg.inference.effects import apply_effect
+from personseg.inference.segmenter import Segmenter
+
+log = logging.getLogger("personseg")
+
+STILL_THRESHOLD = 8.0  # grey levels (0-255) of frame difference below which a pixel is "still"
+
+
+def still_pixels(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Bool (H, W): pixels whose (slightly blurred) grey level changed less than the threshold
+    between two RGB uint8 frames."""
+
+    def grey(f: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (5, 5), 0).astype(np.int16)
+
+    return np.abs(grey(cur) - grey(prev)) < STILL_THRESHOLD
+
+
+class TemporalSmoother:
+    """Motion-gated EMA: ``p_t = s * p_{t-1} + (1 - s) * p_t`` on still pixels, ``p_t`` elsewhere.
+
+    ``strength`` s in [0, 1): 0 switches smoothing off. Also accumulates the flicker of what it
+    returns (:attr:`flicker`).
+    """
+
+    def __init__(self, strength: float = 0.5):
+        if not 0.0 <= strength < 1.0:
+            raise ValueError(f"smoothing strength must be in [0, 1), got {strength}")
+        self.strength = strength
+        self.prev_frame: np.ndarray | None = None
+        self.prev_prob: np.ndarray | None = None
+        self._change, self._still = 0.0, 0
+
+    def __call__(self, frame: np.ndarray, prob: np.ndarray) -> np.ndarray:
+        if self.prev_frame is not None and self.prev_frame.shape == frame.shape:
+            still = still_pixels(self.prev_frame, frame)
+            if self.strength > 0:
+                blended = self.strength * self.prev_prob + (1 - self.strength) * prob
+                prob = np.where(still, blended, prob).astype(np.float32)
+            self._change += float(np.abs(prob - self.prev_prob)[still].sum())
+            self._still += int(still.sum())
+        self.prev_frame, self.prev_prob = frame, prob
+        return prob
+
+    @property
+    def flicker(self) -> float:
+        """Mean |Δ probability| between consecutive frames over still pixels (0 when none)."""
+        return self._change / self._still if self._still else 0.0
+
+
+def read_frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
+    """RGB uint8 frames until the stream ends."""
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def _open(path: str | Path) -> cv2.VideoCapture:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"video not found: {path}")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"cannot read {path} as a video (OpenCV found no decoder for it)")
+    return capture
+
+
+def _writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    fourcc = {".avi": "MJPG", ".mkv": "mp4v"}.get(path.suffix.lower(), "mp4v")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    if not writer.isOpened():
+        raise ValueError(f"cannot write video {path}; use an .mp4 or .avi file name")
+    return writer
+
+
+def _to_frame(result: np.ndarray) -> np.ndarray:
+    """Effect output (grey mask, RGB, or RGBA cut-out) → BGR frame for the writer."""
+    if result.ndim == 2:
+        return cv2.cvtColor(result, cv2.COLOR_GRAY2BGR)
+    if result.shape[2] == 4:  # video has no alpha: show the cut-out over black
+        a = result[..., 3:4].astype(np.float32) / 255
+        result = (result[..., :3] * a + 0.5).astype(np.uint8)
+    return cv2.cvtColor(result, cv2.COLOR_RGB2BGR)
+
+
+def segment_video(
+    segmenter: Segmenter,
+    source: str | Path,
+    output: str | Path,
+    effect: str = "blur",
+    smoothing: float = 0.5,
+    batch_size: int = 4,
+    progress: bool = True,
+    on_prob: Callable[[int, np.ndarray], None] | None = None,
+    **effect_options: Any,
+) -> dict[str, Any]:
+    """Apply ``effect`` to every frame of ``source`` and write ``output`` with the same size
+    and frame rate. Frames stream through in batches: memory does not grow with the length.
+
+    Args:
+        smoothing: strength of the motion-gated EMA (0 = off).
+        on_prob: called with (frame index, smoothed probability map) for each frame.
+        effect_options: passed to :func:`~personseg.inference.effects.apply_effect`.
+
+    Returns:
+        ``frames``, ``fps`` (the input's), ``size`` (W, H), ``seconds``, ``frames_per_s``,
+        ``flicker`` (see :class:`TemporalSmoother`), ``output``.
+    """
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    capture = _open(source)
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    smoother = TemporalSmoother(smoothing)
+    writer, n, t0 = None, 0, time.perf_counter()
+    bar = tqdm(total=total, unit="frame", desc=Path(source).name, disable=not progress)
+    try:
+        writer = _writer(output, fps, size)
+        frames = read_frames(capture)
+        while batch := [f for _, f in zip(range(batch_size), frames, strict=False)]:
+            for frame, prob in zip(batch, segmenter.predict_batch(batch), strict=True):
+                prob = smoother(frame, prob)
+                if on_prob is not None:
+                    on_prob(n, prob)
+                writer.write(_to_frame(apply_effect(frame, prob, effect, **effect_options)))
+                n += 1
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if n == 0:
+        output.unlink(missing_ok=True)
+        raise ValueError(f"{source} holds no readable frames")
+    seconds = time.perf_counter() - t0
+    return {
+        "frames": n,
+        "fps": fps,
+        "size": size,
+        "seconds": seconds,
+        "frames_per_s": n / seconds,
+        "flicker": smoother.flicker,
+        "output": str(output),
+    }
+
+
+def remux_audio(source: str | Path, video: str | Path) -> bool:
+    """Copy ``source``'s audio track into ``video`` with ffmpeg; False when ffmpeg is missing,
+    the source has no audio, or ffmpeg fails (the silent video is kept)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return False
+    video = Path(video)
+    tmp = video.with_name(f".{video.stem}.audio{video.suffix}")
+    cmd = [ffmpeg, "-y", "-loglevel", "error", "-i", str(video), "-i", str(source)]
+    cmd += ["-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-shortest", str(tmp)]
+    done = subprocess.run(cmd, capture_output=True).returncode == 0 and tmp.is_file()
+    if done:
+        tmp.replace(video)
+    else:
+        tmp.unlink(missing_ok=True)
+    return done
+
+
+def run_webcam(
+    segmenter: Segmenter,
+    camera: int = 0,
+    effect: str = "blur",
+    smoothing: float = 0.5,
+    **effect_options: Any,
+) -> int:
+    """Show the live effect in a window until Esc or q; returns the frames shown.
+
+    Raises:
+        RuntimeError: no camera at that index, or no way to open a window.
+    """
+    headless = sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    try:
+        if headless:
+            raise cv2.error("no DISPLAY")
+        cv2.namedWindow("personseg")
+    except cv2.error:
+        raise RuntimeError(
+            "no display: this OpenCV cannot open windows (opencv-python-headless, or no "
+            "screen); use `personseg video` on a recorded file instead"
+        ) from None
+    capture = cv2.VideoCapture(camera)
+    if not capture.isOpened():
+        cv2.destroyAllWindows()
+        raise RuntimeError(f"no camera at index {camera}; try --camera 1, or check permissions")
+    smoother, shown = TemporalSmoother(smoothing), 0
+    try:
+        for frame in read_frames(capture):
+            prob = smoother(frame, segmenter.predict(frame))
+            cv2.imshow("personseg", _to_frame(apply_effect(frame, prob, effect, **effect_options)))
+            shown += 1
+            if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                break
+    finally:
+        capture.release()
+        cv2.destroyAllWindows()
+    return shown

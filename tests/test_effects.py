@@ -1,0 +1,127 @@
+"""Photo effects: shapes, transparency, no halo at the seam, background cover, edge refinement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from personseg.inference.effects import (
+    alpha_matte,
+    apply_effect,
+    blur_background,
+    cover,
+    cutout,
+    guided_filter,
+    parse_color,
+    replace_background,
+)
+
+RED, BLUE = (230, 20, 20), (20, 20, 230)
+
+
+def person_on_blue(h: int = 120, w: int = 90) -> tuple[np.ndarray, np.ndarray]:
+    """A red block (the 'person') on a blue background, and its hard alpha."""
+    image = np.empty((h, w, 3), np.uint8)
+    image[:] = BLUE
+    alpha = np.zeros((h, w), np.float32)
+    alpha[30:90, 25:60] = 1
+    image[alpha > 0] = RED
+    return image, alpha
+
+
+def test_cutout_is_rgba_of_the_image_size_with_alpha_from_the_matte():
+    image, alpha = person_on_blue()
+    rgba = cutout(image, alpha)
+    assert rgba.shape == (*image.shape[:2], 4) and rgba.dtype == np.uint8
+    assert (rgba[..., 3][alpha == 1] == 255).all() and (rgba[..., 3][alpha == 0] == 0).all()
+    assert np.array_equal(rgba[..., :3], image)
+
+
+def test_blur_keeps_the_person_and_does_not_bleed_it_into_the_background():
+    image, alpha = person_on_blue()
+    out = blur_background(image, alpha, strength=60)
+    assert np.array_equal(out[alpha == 1], image[alpha == 1])
+    # A plain Gaussian blur would tint the background next to the person red (a halo).
+    ring = np.zeros_like(alpha, bool)
+    ring[26:94, 21:64] = True
+    ring &= alpha == 0
+    assert out[ring][:, 0].max() <= BLUE[0] + 2
+
+
+def test_blur_changes_a_textured_background():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (80, 80, 3), dtype=np.uint8)
+    alpha = np.zeros((80, 80), np.float32)
+    out = blur_background(image, alpha, strength=20)
+    assert out.std() < image.std() / 2
+
+
+def test_replace_with_a_colour_and_with_an_image_of_another_aspect():
+    image, alpha = person_on_blue()
+    out = replace_background(image, alpha, parse_color("#00ff00"))
+    assert (out[alpha == 0] == (0, 255, 0)).all()
+    assert np.array_equal(out[alpha == 1], image[alpha == 1])
+    wide = np.zeros((50, 400, 3), np.uint8)
+    wide[:, 200:] = 255  # right half white: the centre crop shows both halves
+    out = replace_background(image, alpha, wide)
+    assert out.shape == image.shape
+    bg = out[alpha == 0]
+    assert (bg < 10).any() and (bg > 245).any()
+
+
+def test_cover_fills_the_frame_and_keeps_the_aspect():
+    bg = np.zeros((100, 200, 3), np.uint8)
+    bg[:, ::2] = 255  # vertical stripes 1 px wide stay 1 px wide if not stretched
+    out = cover(bg, (100, 50))
+    assert out.shape == (100, 50, 3)
+    assert np.array_equal(out[0, :4, 0] > 0, out[0, 4:8, 0] > 0)
+
+
+@pytest.mark.parametrize("bad", ["red", "#12345", "#GG0000"])
+def test_bad_colours_are_refused(bad):
+    with pytest.raises(ValueError, match="#RRGGBB"):
+        parse_color(bad)
+
+
+def test_guided_filter_moves_a_blurry_edge_onto_the_image_edge():
+    """The model's edge is 4 px off and soft; the image edge is sharp at x = 40."""
+    w = 80
+    guide = np.zeros((20, w), np.float32)
+    guide[:, 40:] = 1.0
+    x = np.arange(w, dtype=np.float32)
+    prob = np.tile(1 / (1 + np.exp(-(x - 44) / 3)), (20, 1)).astype(np.float32)
+    refined = guided_filter(guide, prob, radius=6, eps=1e-3)
+
+    def crossing(p: np.ndarray) -> int:
+        return int(np.argmax(p[10] > 0.5))
+
+    assert abs(crossing(refined) - 40) < abs(crossing(prob) - 40)
+
+
+def test_alpha_matte_is_soft_only_near_the_edge():
+    image, hard = person_on_blue()
+    alpha = alpha_matte(image, hard * 0.9 + 0.05, refine="none")
+    assert alpha.min() == 0 and alpha.max() == 1
+    assert ((alpha > 0) & (alpha < 1)).sum() == 0  # 0.05 / 0.95 are outside the soft band
+    with pytest.raises(ValueError, match="does not match"):
+        alpha_matte(image, hard[:10], refine="none")
+
+
+@pytest.mark.parametrize(
+    ("effect", "shape"),
+    [
+        ("mask", (120, 90)),
+        ("overlay", (120, 90, 3)),
+        ("cutout", (120, 90, 4)),
+        ("blur", (120, 90, 3)),
+    ],
+)
+def test_apply_effect_shapes(effect, shape):
+    image, alpha = person_on_blue()
+    assert apply_effect(image, alpha, effect).shape == shape
+
+
+def test_replace_without_background_says_what_is_missing():
+    image, alpha = person_on_blue()
+    with pytest.raises(ValueError, match="needs a background"):
+        apply_effect(image, alpha, "replace")

@@ -1,0 +1,130 @@
+"""Video: same frames, size and rate out as in; temporal smoothing; flicker; webcam errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import ENV, REPO
+
+from personseg.bench import synthetic_clip, write_video
+from personseg.inference import Segmenter
+from personseg.inference.video import TemporalSmoother, segment_video
+from personseg.models import create_model
+
+
+@pytest.fixture(scope="module")
+def tiny_segmenter() -> Segmenter:
+    torch.manual_seed(0)
+    model = create_model("unet-small", base_channels=4)
+    return Segmenter(model, 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), precision="fp32")
+
+
+def make_clip(path, n=12, size=(48, 64), fps=12.0, motion="pan"):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    mask = np.zeros((60, 80), np.uint8)
+    mask[10:50, 30:50] = 1
+    frames = (f for f, _ in synthetic_clip(image, mask, n, motion, size))
+    assert write_video(frames, path, fps) == n
+    return path
+
+
+def read_props(path):
+    cap = cv2.VideoCapture(str(path))
+    props = (
+        int(cap.get(cv2.CAP_PROP_FRAME_COUNT)),
+        cap.get(cv2.CAP_PROP_FPS),
+        int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+    )
+    cap.release()
+    return props
+
+
+@pytest.mark.parametrize(("suffix", "effect"), [(".mp4", "blur"), (".avi", "cutout")])
+def test_video_keeps_frame_count_rate_and_size(tmp_path, tiny_segmenter, suffix, effect):
+    src = make_clip(tmp_path / f"in{suffix}", n=11, fps=12.0)
+    out = tmp_path / f"out{suffix}"
+    r = segment_video(tiny_segmenter, src, out, effect, batch_size=4, progress=False)
+    assert r["frames"] == 11
+    n, fps, w, h = read_props(out)
+    assert (n, w, h) == (11, 64, 48)
+    assert fps == pytest.approx(12.0, abs=0.01)
+
+
+def test_unreadable_video_is_one_clear_error(tmp_path, tiny_segmenter):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(ValueError, match=r"bad\.mp4"):
+        segment_video(tiny_segmenter, bad, tmp_path / "o.mp4", progress=False)
+    with pytest.raises(FileNotFoundError, match="video not found"):
+        segment_video(tiny_segmenter, tmp_path / "nope.mp4", tmp_path / "o.mp4", progress=False)
+
+
+def test_smoothing_lowers_flicker_on_a_still_scene_and_leaves_moving_pixels_alone():
+    rng = np.random.default_rng(0)
+    frame = np.full((20, 20, 3), 100, np.uint8)
+    truth = np.zeros((20, 20), np.float32)
+    truth[:, 10:] = 1
+    probs = [
+        np.clip(truth + rng.normal(0, 0.2, truth.shape), 0, 1).astype(np.float32) for _ in range(30)
+    ]
+    plain, smooth = TemporalSmoother(0.0), TemporalSmoother(0.7)
+    for p in probs:
+        plain(frame, p)
+        smooth(frame, p)
+    assert smooth.flicker < 0.6 * plain.flicker
+    # a frame where everything changed: its probability passes through unchanged
+    moved = np.full((20, 20, 3), 200, np.uint8)
+    p = np.full((20, 20), 0.9, np.float32)
+    assert np.array_equal(smooth(moved, p), p)
+
+
+def test_smoothing_strength_is_checked():
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        TemporalSmoother(1.0)
+
+
+def test_webcam_without_a_display_is_one_line(tmp_path):
+    env = {k: v for k, v in ENV.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    ckpt = tmp_path / "m.pt"
+    from personseg.engine.checkpoint import atomic_save
+
+    model = create_model("unet-small", base_channels=4)
+    atomic_save(
+        {
+            "format": "personseg-checkpoint-v1",
+            "model": {"name": "unet-small", "kwargs": {"base_channels": 4}},
+            "state_dict": model.state_dict(),
+            "input_size": 32,
+            "resize": "letterbox",
+            "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3},
+            "threshold": 0.5,
+        },
+        ckpt,
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "personseg", "webcam", "--model", str(ckpt)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "no display" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="ffmpeg check is POSIX-only here")
+def test_audio_remux_reports_false_without_ffmpeg(tmp_path, monkeypatch):
+    from personseg.inference import video
+
+    monkeypatch.setattr(video.shutil, "which", lambda name: None)
+    assert video.remux_audio(tmp_path / "a.mp4", tmp_path / "b.mp4") is False
