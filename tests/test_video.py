@@ -128,3 +128,74 @@ def test_audio_remux_reports_false_without_ffmpeg(tmp_path, monkeypatch):
 
     monkeypatch.setattr(video.shutil, "which", lambda name: None)
     assert video.remux_audio(tmp_path / "a.mp4", tmp_path / "b.mp4") is False
+
+
+@pytest.fixture(scope="module")
+def real_clip_inputs(shared_data):
+    from personseg.data import load_pair
+    from personseg.data.splits import load_root, read_split, select
+
+    root = shared_data / "ccp"
+    samples = select(load_root(root), read_split(root / "val.txt")[:2], "val.txt")
+    return [load_pair(s) for s in samples]
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("motion", ["still", "jitter", "pan"])
+def test_smoothing_lowers_flicker_without_losing_iou_on_real_clips(
+    tmp_path, real_clip_inputs, motion
+):
+    """Clips of real photos moved by a known camera path (ground truth moved alike)."""
+    from personseg.metrics import MetricAccumulator
+
+    seg = Segmenter.from_pretrained()
+    for k, (image, mask) in enumerate(real_clip_inputs):
+        clip = list(synthetic_clip(image, mask, 16, motion, (320, 240), seed=k))
+        video = tmp_path / f"{k}-{motion}.avi"
+        write_video((f for f, _ in clip), video)
+        scores = {}
+        for strength in (0.0, 0.5):
+            acc = MetricAccumulator(seg.threshold)
+
+            def score(i, prob, acc=acc, clip=clip):
+                acc.update(prob > seg.threshold, clip[i][1].astype(bool))
+
+            r = segment_video(
+                seg, video, tmp_path / "o.avi", "mask", strength, progress=False, on_prob=score
+            )
+            scores[strength] = (acc.compute()["mean_iou"], r["flicker"])
+        (iou_off, flicker_off), (iou_on, flicker_on) = scores[0.0], scores[0.5]
+        assert iou_off > 0.85, "the moved ground truth and the prediction should agree"
+        assert flicker_on < flicker_off
+        assert iou_on > iou_off - 0.01
+
+
+@pytest.mark.realdata
+def test_video_cli_keeps_frames_and_rate_and_prints_stats(tmp_path, real_clip_inputs):
+    image, mask = real_clip_inputs[0]
+    src = tmp_path / "in.mp4"
+    write_video((f for f, _ in synthetic_clip(image, mask, 20, "zoom", (240, 320))), src, 20.0)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "personseg",
+            "video",
+            str(src),
+            "--out",
+            str(tmp_path / "o.mp4"),
+            "--effect",
+            "blur",
+            "--stats",
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "flicker" in proc.stdout and "frames/s" in proc.stdout
+    n, fps, w, h = read_props(tmp_path / "o.mp4")
+    assert (n, w, h) == (20, 320, 240)
+    assert fps == pytest.approx(20.0, abs=0.01)

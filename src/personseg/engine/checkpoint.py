@@ -63,6 +63,9 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would (mkstemp makes it private)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

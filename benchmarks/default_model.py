@@ -1,0 +1,96 @@
+"""Quality and speed of person models on the validation splits, for the comparison table in
+docs/benchmarks.md and the figures in MODEL_CARD.md.
+
+For each model and each data root: mean IoU, mean Dice, boundary F1 (3 px) on ``val.txt`` at
+the masks' own resolution (``evaluate_samples``), the same with the guided-filter edge
+(``--refine``), ms/image with PyTorch and ONNX Runtime (batch 1, pre/post-processing included,
+file decoding excluded), and on held-out person-free photos the share of photos where more than
+1 % of the pixels are marked.
+
+    python benchmarks/default_model.py --models default runs/ref/best.pt --json default.json
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+from common import DEFAULT_DATA, save
+
+from personseg.data import load_image, load_mask
+from personseg.data.splits import load_root, read_split, select
+from personseg.data.synth import background_files
+from personseg.inference import Segmenter, evaluate_samples
+from personseg.inference.effects import alpha_matte
+from personseg.metrics import MetricAccumulator
+
+
+def val_samples(root: str):
+    return select(load_root(root), read_split(Path(root) / "val.txt"), f"{root}/val.txt")
+
+
+def refined_scores(seg: Segmenter, samples) -> dict[str, float]:
+    """Scores of the guided-filter alpha (> 0.5) against the plain probability (> threshold)."""
+    plain, guided = MetricAccumulator(seg.threshold), MetricAccumulator(0.5)
+    for s in samples:
+        image, truth = load_image(s.image), load_mask(s.mask).astype(bool)
+        prob = seg.predict(image)
+        alpha = alpha_matte(image, prob, "guided")
+        if truth.shape != prob.shape:
+            size = truth.shape[::-1]
+            prob = cv2.resize(prob, size, interpolation=cv2.INTER_LINEAR)
+            alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+        plain.update(prob > seg.threshold, truth)
+        guided.update(alpha > 0.5, truth)
+    p, g = plain.compute(), guided.compute()
+    keys = ("mean_iou", "mean_dice", "boundary_f1")
+    return {**{f"plain_{k}": p[k] for k in keys}, **{f"guided_{k}": g[k] for k in keys}}
+
+
+def false_positives(seg: Segmenter, files) -> dict[str, float]:
+    fractions = [float((seg.predict(load_image(f)) > seg.threshold).mean()) for f in files]
+    return {
+        "photos": len(files),
+        "photos_over_1pct": int(sum(f > 0.01 for f in fractions)),
+        "mean_marked_fraction": float(np.mean(fractions)),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["default"])
+    p.add_argument("--data", nargs="+", default=DEFAULT_DATA)
+    p.add_argument("--backgrounds", default="../shared/data/backgrounds")
+    p.add_argument("--holdout", type=int, default=20, help="last N backgrounds (never trained on)")
+    p.add_argument("--refine", action="store_true", help="also score the guided-filter edge")
+    p.add_argument("--no-onnx", action="store_true")
+    p.add_argument("--json")
+    a = p.parse_args()
+    _, held = background_files(a.backgrounds, a.holdout)
+    results = {}
+    for model in a.models:
+        backends = ["torch"] if a.no_onnx else ["torch", "onnx"]
+        row: dict = {}
+        for backend in backends:
+            seg = Segmenter.load(model, backend)
+            for root in a.data:
+                r = evaluate_samples(seg, val_samples(root))
+                name = Path(root).name
+                if backend == "torch":
+                    row[name] = {
+                        k: r[k] for k in ("n_images", "mean_iou", "mean_dice", "boundary_f1")
+                    }
+                    if a.refine:
+                        row[name]["edges"] = refined_scores(seg, val_samples(root))
+                row[name][f"ms_per_image_{backend}"] = r["ms_per_image"]
+                row[name][f"mean_iou_{backend}"] = r["mean_iou"]
+            if backend == "torch":
+                row["backgrounds_held_out"] = false_positives(seg, held)
+        results[model] = row
+    save({"models": results}, a.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The bundled default model: the demo, the cut-out CLI, and its quality on a few real photos."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import REPO, run
+
+from personseg.data import load_image, load_mask
+from personseg.data.splits import load_root, read_split, select
+from personseg.data.synth import background_files
+from personseg.engine.checkpoint import bundled_checkpoint, load_checkpoint
+from personseg.inference import Segmenter
+from personseg.inference.run import sample_image
+from personseg.metrics import MetricAccumulator
+
+
+@pytest.fixture(scope="module")
+def default_segmenter() -> Segmenter:
+    return Segmenter.from_pretrained()
+
+
+def test_bundled_weights_are_small_and_load_with_weights_only():
+    path = bundled_checkpoint()
+    assert path.stat().st_size <= 25 * 2**20
+    ckpt = load_checkpoint(path)  # torch.load(weights_only=True) inside
+    assert ckpt["model"]["name"] == "unet-efficientnet-lite0"
+    assert ckpt["input_size"] == 256
+
+
+def test_demo_writes_four_pictures_of_the_sample_photo(tmp_path):
+    proc = run("demo", "--out", str(tmp_path / "demo"), cwd=tmp_path)
+    h, w = load_image(sample_image()).shape[:2]
+    names = ["mask", "overlay", "cutout", "blur"]
+    for name in names:
+        path = tmp_path / "demo" / f"grace_hopper_{name}.png"
+        assert str(path) in proc.stdout
+        arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        assert arr.shape[:2] == (h, w)
+    assert " ms " in proc.stdout
+    mask = cv2.imread(str(tmp_path / "demo" / "grace_hopper_mask.png"), cv2.IMREAD_GRAYSCALE)
+    # a portrait: the person fills a good part of the picture, not all of it
+    assert 0.25 < (mask > 127).mean() < 0.9
+    assert cv2.imread(str(tmp_path / "demo" / "grace_hopper_cutout.png"), -1).shape[2] == 4
+
+
+@pytest.mark.realdata
+def test_predict_cutout_gives_an_rgba_png_of_the_photo_size(shared_data, tmp_path):
+    photo = shared_data / "humanseg290" / "images" / "1.jpg"
+    run("predict", str(photo), "--effect", "cutout", "--out", str(tmp_path / "out"), cwd=REPO)
+    rgba = cv2.imread(str(tmp_path / "out" / "1_cutout.png"), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (*load_image(photo).shape[:2], 4)
+    alpha = rgba[..., 3]
+    assert (alpha == 0).any() and (alpha == 255).any()
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(("name", "floor"), [("ccp", 0.9), ("humanseg290", 0.8)])
+def test_default_model_segments_real_validation_photos(shared_data, default_segmenter, name, floor):
+    """A floor well under the measured figures (MODEL_CARD.md) on the first 12 val photos: a
+    broken model, weights file or preprocessing falls far below it."""
+    root = shared_data / name
+    samples = select(load_root(root), read_split(root / "val.txt")[:12], "val.txt")
+    acc = MetricAccumulator(default_segmenter.threshold)
+    for s in samples:
+        truth = load_mask(s.mask)
+        prob = default_segmenter.predict(load_image(s.image), size=truth.shape)
+        acc.update(prob > default_segmenter.threshold, truth.astype(bool))
+    assert acc.compute()["mean_iou"] > floor
+
+
+@pytest.mark.realdata
+def test_default_model_marks_almost_nothing_on_held_out_empty_photos(
+    shared_data, default_segmenter
+):
+    _, held = background_files(shared_data / "backgrounds", holdout=20)
+    marked = [float((default_segmenter.predict(load_image(f)) > 0.5).mean()) for f in held]
+    assert np.mean(marked) < 0.02
