@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from personseg import __version__
-from personseg.config import AUGMENTS, PRECISIONS
+from personseg.config import AUGMENTS, INFERENCE_RESIZES, PRECISIONS
 from personseg.inference.effects import EFFECTS, REFINES
 
 log = logging.getLogger("personseg")
@@ -299,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL.onnx|MODEL.pt",
         help=".onnx: ONNX model; .pt: slim checkpoint (float16 weights, no optimizer state)",
     )
+    exp.add_argument(
+        "--resize",
+        choices=INFERENCE_RESIZES,
+        help=".pt only: how the shipped model resizes images at prediction; fit = about "
+        "img_size² pixels shaped like the image (default: as trained)",
+    )
     exp.add_argument("--opset", type=int, default=18)
     exp.add_argument(
         "--quantize",
@@ -431,7 +437,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from personseg.inference import collect_inputs
 
     if Path(args.out).suffix == ".pt":
-        b = bundle_checkpoint(args.model, args.out)
+        b = bundle_checkpoint(args.model, args.out, resize=args.resize)
         print(
             f"wrote {b['path']} ({b['size_mb']:.1f} MB, float16 weights); largest probability "
             f"difference from the full checkpoint on a test batch: {b['max_abs_diff']:.1e}"

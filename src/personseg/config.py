@@ -15,6 +15,8 @@ import yaml
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("letterbox", "stretch")
+# Prediction may also use "fit": about img_size² pixels shaped like the image (multiples of 32).
+INFERENCE_RESIZES = ("letterbox", "fit", "stretch")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUGMENTS = ("seed", "strong")
 

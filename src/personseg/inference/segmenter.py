@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from personseg.data import letterbox, load_image, unletterbox
+from personseg.data.transforms import fit_shape
 from personseg.engine.amp import Runtime
 from personseg.engine.checkpoint import DEFAULT_MODEL, load_checkpoint, model_from_checkpoint
 
@@ -149,20 +150,27 @@ class Segmenter:
         return logits.float()[:, 0].cpu().numpy()
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-        """RGB uint8 image → normalised ``(3, S, S)`` float32 input and its letterbox box."""
+        """RGB uint8 image → normalised ``(3, h, w)`` float32 input and its letterbox box.
+
+        ``letterbox``: an S×S square; ``fit``: a rectangle of about S² pixels shaped like the
+        image (multiples of 32); ``stretch``: an S×S square, aspect not kept.
+        """
         s = self.input_size
         if self.resize == "letterbox":
-            square, box = letterbox(image, s)
+            padded, box = letterbox(image, s)
+        elif self.resize == "fit":
+            padded, box = letterbox(image, fit_shape(*image.shape[:2], s))
         else:
-            square, box = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA), (0, 0, s, s)
-        return ((square.astype(np.float32) - self.mean) * self.inv_std).transpose(2, 0, 1), box
+            padded, box = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA), (0, 0, s, s)
+        return ((padded.astype(np.float32) - self.mean) * self.inv_std).transpose(2, 0, 1), box
 
     def predict_batch(
         self,
         images: Sequence[ImageLike],
         sizes: Sequence[tuple[int, int] | None] | None = None,
     ) -> list[np.ndarray]:
-        """Probability maps (H, W) float32, one per image, in one forward pass.
+        """Probability maps (H, W) float32, one per image; images whose inputs have the same
+        shape share one forward pass.
 
         Args:
             images: paths or RGB uint8 arrays.
@@ -171,13 +179,19 @@ class Segmenter:
         """
         rgb = [as_rgb(im) for im in images]
         prepared = [self.prepare(im) for im in rgb]
-        logits = self._logits(np.stack([p[0] for p in prepared]))
-        probs = torch.sigmoid(torch.from_numpy(logits)).numpy()  # (N, S, S)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (x, _) in enumerate(prepared):
+            groups.setdefault(x.shape, []).append(i)
+        probs: list[np.ndarray] = [np.empty(0)] * len(rgb)
+        for idx in groups.values():
+            logits = self._logits(np.stack([prepared[i][0] for i in idx]))  # (n, h, w)
+            for i, p in zip(idx, torch.sigmoid(torch.from_numpy(logits)).numpy(), strict=True):
+                probs[i] = p
         sizes = sizes or [None] * len(rgb)
-        out = []
-        for prob, (_, box), im, size in zip(probs, prepared, rgb, sizes, strict=True):
-            out.append(unletterbox(prob, box, size or im.shape[:2]))
-        return out
+        return [
+            unletterbox(prob, box, size or im.shape[:2])
+            for prob, (_, box), im, size in zip(probs, prepared, rgb, sizes, strict=True)
+        ]
 
     def predict(self, image: ImageLike, size: tuple[int, int] | None = None) -> np.ndarray:
         """Person probability (H, W) float32 in [0, 1] at the image's resolution (or ``size``)."""

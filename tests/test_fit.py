@@ -1,0 +1,41 @@
+"""The ``fit`` input shape: about S² pixels shaped like the photo, and batches of mixed shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from personseg.data.transforms import fit_shape
+from personseg.inference import Segmenter
+from personseg.models import create_model
+
+
+@given(st.integers(16, 3000), st.integers(16, 3000), st.sampled_from([128, 256, 320]))
+def test_fit_shape_is_a_valid_input_with_more_picture_than_the_square(h, w, size):
+    rows, cols = fit_shape(h, w, size)
+    assert rows % 32 == 0 and cols % 32 == 0
+    assert rows * cols <= 1.1 * size * size
+    # the picture is at least as large as in a size x size letterbox
+    assert min(rows / h, cols / w) >= size / max(h, w) - 1e-9
+
+
+def test_portrait_photo_gets_a_tall_input():
+    assert fit_shape(830, 550, 256) == (320, 224)
+    assert fit_shape(500, 500, 256) == (256, 256)
+
+
+def test_fit_batches_of_mixed_shapes_equal_one_by_one():
+    torch.manual_seed(0)
+    model = create_model("unet-small", base_channels=4)
+    seg = Segmenter(model, 64, (0.5,) * 3, (0.25,) * 3, resize="fit", precision="fp32")
+    rng = np.random.default_rng(0)
+    images = [
+        rng.integers(0, 255, shape, dtype=np.uint8)
+        for shape in [(90, 60, 3), (60, 90, 3), (90, 60, 3), (70, 70, 3)]
+    ]
+    batch = seg.predict_batch(images)
+    assert [p.shape for p in batch] == [im.shape[:2] for im in images]
+    for image, prob in zip(images, batch, strict=True):
+        np.testing.assert_allclose(seg.predict(image), prob, atol=1e-5)
