@@ -37,6 +37,14 @@ def bundled_checkpoint() -> Path:
     return path
 
 
+def bundled_onnx() -> Path:
+    """The default model as int8 ONNX (the fast path; see MODEL_CARD.md)."""
+    path = bundled_checkpoint().with_name("person-default-int8.onnx")
+    if not path.is_file():
+        raise FileNotFoundError(f"the bundled ONNX model is missing ({path}); reinstall personseg")
+    return path
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """``default`` → the bundled model; a run directory → its ``best.pt``; else the path."""
     if str(path) == DEFAULT_MODEL:

@@ -21,6 +21,7 @@ import torch
 
 from personseg.engine.checkpoint import (
     DEFAULT_MODEL,
+    bundled_onnx,
     load_checkpoint,
     model_from_checkpoint,
     resolve_checkpoint,
@@ -202,12 +203,14 @@ def _parity(
 def onnx_for_checkpoint(checkpoint: str | Path) -> Path:
     """The ``.onnx`` beside a ``.pt`` checkpoint, exported (and checked) when missing or older.
 
-    For the bundled model (``default``), or a checkpoint in a folder we cannot write, the file
-    goes to the user cache (``$PERSONSEG_CACHE``, else ``~/.cache/personseg``).
+    ``default`` gives the bundled int8 ONNX model. For a checkpoint in a folder we cannot
+    write, the file goes to the user cache (``$PERSONSEG_CACHE``, else ``~/.cache/personseg``).
     """
     from personseg import __version__
 
-    bundled = str(checkpoint) == DEFAULT_MODEL
+    if str(checkpoint) == DEFAULT_MODEL:
+        return bundled_onnx()
+    bundled = False
     ckpt = resolve_checkpoint(checkpoint)
     if ckpt.suffix == ".onnx":
         return ckpt

@@ -35,6 +35,9 @@ class OrtRunner:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or os.cpu_count() or 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle worker threads sleep instead of spinning: the pre- and post-processing between
+        # runs (OpenCV, NumPy) needs the cores (measured: 23 -> 17 ms per photo on 2 cores).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [
             p
             for p in ("CUDAExecutionProvider", "CPUExecutionProvider")

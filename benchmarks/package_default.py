@@ -1,0 +1,49 @@
+"""Package a trained run as the bundled default model: the slim PyTorch weights (float16,
+``fit`` input shape) and the int8 ONNX model calibrated on training photos.
+
+    python benchmarks/package_default.py runs/person-default/best.pt
+
+Calibration uses the first 30 ids of ccp ``train.txt`` and the first 10 of humanseg290's
+(never validation photos). Both files go to ``src/personseg/weights/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from personseg.data.splits import load_root, read_split, select
+from personseg.export import bundle_checkpoint, export_onnx, quantize_onnx
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "personseg" / "weights"
+
+
+def calibration_images(roots: dict[str, int]) -> list[Path]:
+    images = []
+    for root, n in roots.items():
+        stems = read_split(Path(root) / "train.txt")[:n]
+        images += [s.image for s in select(load_root(root), stems, f"{root}/train.txt")]
+    return images
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("checkpoint")
+    p.add_argument("--ccp", default="../shared/data/ccp")
+    p.add_argument("--humanseg", default="../shared/data/humanseg290")
+    a = p.parse_args()
+    pt = WEIGHTS / "person-default.pt"
+    b = bundle_checkpoint(a.checkpoint, pt, resize="fit")
+    print(f"{pt}: {b['size_mb']:.1f} MB, max probability difference {b['max_abs_diff']:.1e}")
+    images = calibration_images({a.ccp: 30, a.humanseg: 10})
+    fp32 = WEIGHTS / "person-default-fp32.onnx"
+    r = export_onnx(pt, fp32, check_images=images)
+    print(f"{fp32}: parity max difference {r['max_abs_diff']:.1e}, mask IoU {r['mask_iou']:.5f}")
+    int8 = WEIGHTS / "person-default-int8.onnx"
+    q = quantize_onnx(fp32, int8, images)
+    fp32.unlink()
+    print(f"{int8}: {q['size_mb']:.1f} MB, mask IoU vs fp32 {q['int8_mask_iou']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
