@@ -29,6 +29,10 @@ def test_help_lists_the_subcommands():
         (["evaluate", "--model", "missing.pt", "--data", "."], "checkpoint not found"),
         (["data", "check", "nowhere"], "nowhere/images not found"),
         (["train", "--resume", "runs/x", "--lr", "0.1"], "--lr cannot change when resuming"),
+        (["video", "in.mp4", "--out", "o.mp4", "--effect", "replace"], "needs --background"),
+        (["video", "missing.mp4", "--out", "o.mp4"], "video not found: missing.mp4"),
+        (["video", "in.mp4", "--out", "o.mp4", "--background", "#12"], "#RRGGBB"),
+        (["demo", "--image", "missing.jpg"], "missing.jpg"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):

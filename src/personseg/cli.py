@@ -217,8 +217,12 @@ def _add_effect_options(p: argparse.ArgumentParser) -> None:
 
 
 def _effect_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Effect settings from the flags; checked before any model is loaded."""
     from personseg.inference.effects import load_background
 
+    effects = args.effect if isinstance(args.effect, list) else [args.effect]
+    if "replace" in effects and not args.background:
+        raise ValueError("--effect replace needs --background IMAGE or --background '#RRGGBB'")
     background = load_background(args.background) if args.background else None
     return {"refine": args.refine, "blur": args.blur, "background": background}
 
@@ -587,6 +591,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from personseg.inference import collect_inputs, predict_files
 
     paths = collect_inputs(args.inputs)
+    options = _effect_options(args)
     seg = load_segmenter(args, args.model)
     result = predict_files(
         seg,
@@ -596,7 +601,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.threshold,
         args.batch_size,
         args.effect or ["mask"],
-        _effect_options(args),
+        options,
     )
     print(
         f"wrote {len(result['written'])} file(s) to {args.out} "
@@ -611,6 +616,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_video(args: argparse.Namespace) -> int:
     from personseg.inference.video import remux_audio, segment_video
 
+    options = _effect_options(args)
     seg = load_segmenter(args, args.model)
     r = segment_video(
         seg,
@@ -621,7 +627,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
         args.batch_size,
         progress=not args.quiet,
         threshold=args.threshold if args.threshold is not None else seg.threshold,
-        **_effect_options(args),
+        **options,
     )
     audio = not args.no_audio and remux_audio(args.input, args.out)
     print(
@@ -639,9 +645,10 @@ def _cmd_video(args: argparse.Namespace) -> int:
 def _cmd_webcam(args: argparse.Namespace) -> int:
     from personseg.inference.video import run_webcam
 
+    options = _effect_options(args)
     seg = load_segmenter(args, args.model)
     try:
-        run_webcam(seg, args.camera, args.effect, args.smoothing, **_effect_options(args))
+        run_webcam(seg, args.camera, args.effect, args.smoothing, **options)
     except RuntimeError as err:
         print(f"personseg webcam: error: {err}", file=sys.stderr)
         return 2

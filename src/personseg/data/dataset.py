@@ -70,10 +70,10 @@ def find_pairs(root: str | Path) -> tuple[list[Sample], list[Path], list[Path]]:
 
 def load_image(path: str | Path) -> np.ndarray:
     """RGB uint8 ``(H, W, 3)``; EXIF orientation applied, grey and RGBA converted."""
+    if not Path(path).is_file():  # before OpenCV, which would print its own warning
+        raise FileNotFoundError(f"image not found: {path}")
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)  # applies EXIF orientation, drops alpha
     if img is None:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"image not found: {path}")
         raise ValueError(f"cannot read image {path}: the file is broken or not an image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
