@@ -1,4 +1,5 @@
 import csv
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -200,3 +201,34 @@ def test_a_nan_loss_stops_training_with_a_clear_error(tiny_root, tmp_path, monke
     with pytest.raises(FloatingPointError, match="lower --lr"):
         fit(tiny_config(tiny_root, tmp_path / "r", epochs=1))
     assert not (tmp_path / "r" / "last.pt").exists()
+
+
+def test_init_starts_from_a_checkpoint_and_refuses_another_architecture(
+    tiny_root, tmp_path, monkeypatch
+):
+    import personseg.engine.trainer as trainer
+
+    first = tmp_path / "first"
+    fit(tiny_config(tiny_root, first, epochs=1))
+    start = load_checkpoint(first / "last.pt")["state_dict"]
+    cfg = tiny_config(tiny_root, tmp_path / "second", epochs=1, init=str(first / "last.pt"))
+    cfg = replace(cfg, data=replace(cfg.data, mean=(0.5, 0.5, 0.5)))
+    seen, real = {}, trainer.train_one_epoch
+
+    def spy(model, *args, **kwargs):
+        if "w" not in seen:  # the weights as the first epoch begins
+            seen["w"] = {k: v.clone() for k, v in model.state_dict().items()}
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_one_epoch", spy)
+    fit(cfg)
+    assert all(torch.equal(seen["w"][k].cpu(), v) for k, v in start.items())
+    # the run takes the normalisation the weights were trained with
+    assert yaml.safe_load((tmp_path / "second" / "config.yaml").read_text())["data"]["mean"] == [
+        pytest.approx(m) for m in DataConfig().mean
+    ]
+    other = replace(
+        cfg, out=str(tmp_path / "third"), model=ModelConfig("unet-efficientnet-lite0", {})
+    )
+    with pytest.raises(ValueError, match="holds a 'unet-small' model"):
+        fit(other)

@@ -66,6 +66,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--img-size", type=int, help="square training input size (default 256)")
     p.add_argument(
+        "--init",
+        metavar="CKPT",
+        help="start from these weights (fine-tuning): a checkpoint, run dir, or 'default'",
+    )
+    p.add_argument(
         "--augment",
         choices=AUGMENTS,
         help="seed (flip, rotation, brightness, blur; the default) or strong (adds scale, "
@@ -358,6 +363,7 @@ def train_config(args: argparse.Namespace):
             "model",
             "model_arg",
             "img_size",
+            "init",
             "resize",
             "augment",
             "cutouts",
@@ -424,6 +430,7 @@ def train_config(args: argparse.Namespace):
         "precision": args.precision,
         "accumulate": args.accumulate,
         "sync_bn": args.sync_bn,
+        "init": args.init,
         "out": args.out,
     }
     values.update({k: v for k, v in top.items() if v is not None})

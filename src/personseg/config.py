@@ -96,6 +96,7 @@ class TrainConfig:
     channels_last: bool = True
     accumulate: int = 1  # optimizer step every N batches (keeps the global batch across GPUs)
     sync_bn: bool = False  # BatchNorm statistics over all processes (torchrun)
+    init: str = ""  # start from these weights: a checkpoint, run dir, or "default" (fine-tuning)
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):

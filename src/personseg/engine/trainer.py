@@ -227,6 +227,25 @@ def _checkpoint(
     }
 
 
+def init_weights(model: nn.Module, cfg: TrainConfig) -> None:
+    """Load ``cfg.init``'s weights into ``model``; the architecture must be the same."""
+    start = load_checkpoint(cfg.init)
+    if start["model"]["name"] != cfg.model.name:
+        raise ValueError(
+            f"--init {cfg.init} holds a {start['model']['name']!r} model, but this run trains "
+            f"{cfg.model.name!r}; pass --model {start['model']['name']} (and its --model-arg)"
+        )
+    try:
+        model.load_state_dict(start["state_dict"])
+    except RuntimeError as err:
+        reason = str(err).splitlines()[0]
+        raise ValueError(
+            f"--init {cfg.init} does not fit this model's shape ({reason}); use the same "
+            "--model-arg values it was trained with"
+        ) from None
+    log.info("weights initialised from %s (epoch %s)", cfg.init, start.get("epoch"))
+
+
 def training_set(
     d: DataConfig, samples: list[Sample], transform: Callable[..., dict], cache: int | None
 ) -> Dataset:
@@ -287,6 +306,12 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
                 f"{run_dir} or choose another --out"
             )
     cfg = replace(cfg, out=str(run_dir))
+    if cfg.init and ckpt is None:
+        norm = load_checkpoint(cfg.init)["normalization"]
+        mean, std = tuple(norm["mean"]), tuple(norm["std"])
+        if (mean, std) != (cfg.data.mean, cfg.data.std):
+            log.info("normalisation taken from %s: mean %s, std %s", cfg.init, mean, std)
+            cfg = replace(cfg, data=replace(cfg.data, mean=mean, std=std))
     rt = Runtime.create(init_distributed(cfg.device), cfg.precision, cfg.channels_last)
     seed_everything(cfg.seed)
 
@@ -309,7 +334,13 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     val_loader = make_loader(val_ds, cfg.batch_size, False, d.num_workers, **shard)
 
     log.info("device %s, precision %s, channels_last %s", rt.device, rt.precision, rt.channels_last)
-    model = rt.prepare(create_model(cfg.model.name, **cfg.model.kwargs))
+    kwargs = dict(cfg.model.kwargs)
+    if cfg.init and "pretrained" in kwargs:
+        kwargs["pretrained"] = False  # every weight comes from cfg.init
+    net = create_model(cfg.model.name, **kwargs)
+    if cfg.init and ckpt is None:
+        init_weights(net, cfg)
+    model = rt.prepare(net)
     if cfg.sync_bn and is_dist():
         if rt.device.type != "cuda":
             raise ValueError(
