@@ -46,6 +46,7 @@ def main() -> None:
     shape = image.shape[:2]
     results = {
         "mask": apply_effect(image, prob, "mask"),
+        "overlay": apply_effect(image, prob, "overlay"),
         "cutout": apply_effect(image, prob, "cutout"),
         "blur": apply_effect(image, prob, "blur", blur=25),
         "replace": apply_effect(image, prob, "replace", background=sunset(shape)),
