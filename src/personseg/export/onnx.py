@@ -136,11 +136,26 @@ def _quiet_exporter():
             lg.setLevel(level)
 
 
+def _strip_node_metadata(graph: Any) -> None:
+    """Drop the exporter's per-node metadata (Python stack traces naming the files of the
+    machine that exported), in ``graph`` and in its subgraphs."""
+    for node in graph.node:
+        del node.metadata_props[:]
+        for attr in node.attribute:
+            for sub in [attr.g, *attr.graphs]:
+                _strip_node_metadata(sub)
+
+
 def _write_metadata(path: Path, ckpt: dict[str, Any], opset: int) -> None:
+    """Add personseg's metadata entry and remove machine-specific node metadata."""
     from personseg import __version__
 
     onnx = _onnx()
     proto = onnx.load(str(path))
+    _strip_node_metadata(proto.graph)
+    for function in proto.functions:
+        for node in function.node:
+            del node.metadata_props[:]
     norm = ckpt["normalization"]
     meta = {
         "model": ckpt["model"]["name"],
