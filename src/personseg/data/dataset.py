@@ -149,17 +149,21 @@ def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
-def _shrink(image: np.ndarray, mask: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scale a pair down (never up) so its longest side is ``longest``; mask by nearest."""
+def shrink(
+    image: np.ndarray, longest: int | None, interpolation: int = cv2.INTER_AREA
+) -> np.ndarray:
+    """Scale an image down (never up) so that its longest side is ``longest`` pixels."""
     h, w = image.shape[:2]
+    if not longest or max(h, w) <= longest:
+        return image
     scale = longest / max(h, w)
-    if scale >= 1:
-        return image, mask
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return (
-        cv2.resize(image, size, interpolation=cv2.INTER_AREA),
-        cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST),
-    )
+    return cv2.resize(image, size, interpolation=interpolation)
+
+
+def _shrink(image: np.ndarray, mask: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:
+    """A pair through :func:`shrink`; the mask by nearest neighbour."""
+    return shrink(image, longest), shrink(mask, longest, cv2.INTER_NEAREST)
 
 
 class SegmentationDataset(Dataset):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
-from personseg.data.dataset import IMAGE_EXTENSIONS, load_image
+from personseg.data.dataset import IMAGE_EXTENSIONS, load_image, shrink
 
 CUTOUT_EXTS = (".png", ".webp")
 
@@ -120,7 +120,7 @@ class SceneDataset(Dataset):
     ):
         self.transform, self.length = transform, length
         self.cutouts, self.empty_fraction = list(cutouts), empty_fraction
-        self.images = [_fit(load_image(p), cache_size) for p in backgrounds]
+        self.images = [shrink(load_image(p), cache_size) for p in backgrounds]
 
     def __len__(self) -> int:
         return self.length
@@ -138,14 +138,6 @@ class SceneDataset(Dataset):
             )
         out = self.transform(image=image, mask=mask)
         return out["image"], out["mask"].unsqueeze(0).float(), index
-
-
-def _fit(image: np.ndarray, longest: int | None) -> np.ndarray:
-    h, w = image.shape[:2]
-    if not longest or max(h, w) <= longest:
-        return image
-    s = longest / max(h, w)
-    return cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
 
 
 class Concat(ConcatDataset):

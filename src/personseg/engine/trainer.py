@@ -227,9 +227,9 @@ def _checkpoint(
     }
 
 
-def init_weights(model: nn.Module, cfg: TrainConfig) -> None:
-    """Load ``cfg.init``'s weights into ``model``; the architecture must be the same."""
-    start = load_checkpoint(cfg.init)
+def init_weights(model: nn.Module, start: dict[str, Any], cfg: TrainConfig) -> None:
+    """Load the weights of ``start`` (the checkpoint ``cfg.init`` names) into ``model``; the
+    architecture must be the same."""
     if start["model"]["name"] != cfg.model.name:
         raise ValueError(
             f"--init {cfg.init} holds a {start['model']['name']!r} model, but this run trains "
@@ -306,8 +306,9 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
                 f"{run_dir} or choose another --out"
             )
     cfg = replace(cfg, out=str(run_dir))
-    if cfg.init and ckpt is None:
-        norm = load_checkpoint(cfg.init)["normalization"]
+    start = load_checkpoint(cfg.init) if cfg.init and ckpt is None else None
+    if start is not None:
+        norm = start["normalization"]
         mean, std = tuple(norm["mean"]), tuple(norm["std"])
         if (mean, std) != (cfg.data.mean, cfg.data.std):
             log.info("normalisation taken from %s: mean %s, std %s", cfg.init, mean, std)
@@ -338,8 +339,8 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     if cfg.init and "pretrained" in kwargs:
         kwargs["pretrained"] = False  # every weight comes from cfg.init
     net = create_model(cfg.model.name, **kwargs)
-    if cfg.init and ckpt is None:
-        init_weights(net, cfg)
+    if start is not None:
+        init_weights(net, start, cfg)
     model = rt.prepare(net)
     if cfg.sync_bn and is_dist():
         if rt.device.type != "cuda":

@@ -136,14 +136,14 @@ def _quiet_exporter():
             lg.setLevel(level)
 
 
-def _strip_node_metadata(graph: Any) -> None:
+def _strip_node_metadata(nodes: Any) -> None:
     """Drop the exporter's per-node metadata (Python stack traces naming the files of the
-    machine that exported), in ``graph`` and in its subgraphs."""
-    for node in graph.node:
+    machine that exported), in these nodes and their subgraphs."""
+    for node in nodes:
         del node.metadata_props[:]
         for attr in node.attribute:
             for sub in [attr.g, *attr.graphs]:
-                _strip_node_metadata(sub)
+                _strip_node_metadata(sub.node)
 
 
 def _write_metadata(path: Path, ckpt: dict[str, Any], opset: int) -> None:
@@ -152,10 +152,8 @@ def _write_metadata(path: Path, ckpt: dict[str, Any], opset: int) -> None:
 
     onnx = _onnx()
     proto = onnx.load(str(path))
-    _strip_node_metadata(proto.graph)
-    for function in proto.functions:
-        for node in function.node:
-            del node.metadata_props[:]
+    for nodes in [proto.graph.node, *(f.node for f in proto.functions)]:
+        _strip_node_metadata(nodes)
     norm = ckpt["normalization"]
     meta = {
         "model": ckpt["model"]["name"],
@@ -225,12 +223,11 @@ def onnx_for_checkpoint(checkpoint: str | Path) -> Path:
 
     if str(checkpoint) == DEFAULT_MODEL:
         return bundled_onnx()
-    bundled = False
     ckpt = resolve_checkpoint(checkpoint)
     if ckpt.suffix == ".onnx":
         return ckpt
     out = ckpt.with_suffix(".onnx")
-    if bundled or not os.access(ckpt.parent, os.W_OK):
+    if not os.access(ckpt.parent, os.W_OK):
         cache = Path(os.environ.get("PERSONSEG_CACHE", Path.home() / ".cache" / "personseg"))
         cache.mkdir(parents=True, exist_ok=True)
         out = cache / f"{ckpt.stem}-{__version__}.onnx"

@@ -144,21 +144,14 @@ def write_demo(segmenter: Segmenter, image_path: str | Path, out_dir: str | Path
     """Segment one photo and write ``<stem>_{mask,overlay,cutout,blur}.png`` into ``out_dir``.
 
     Returns:
-        ``written`` (paths) and ``ms`` (the segmentation, pre- and post-processing included).
+        ``written`` (paths) and ``ms`` (the segmentation after a warm-up call, pre- and
+        post-processing included).
     """
-    image = load_image(image_path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    segmenter.predict(image)  # warm-up: the first call sets up kernels
-    t0 = time.perf_counter()
-    prob = segmenter.predict(image)
-    ms = 1000 * (time.perf_counter() - t0)
-    written = []
-    for effect in DEMO_EFFECTS:
-        path = out / f"{Path(image_path).stem}_{effect}.png"
-        write_png(path, apply_effect(image, prob, effect, segmenter.threshold))
-        written.append(path)
-    return {"written": written, "ms": ms}
+    segmenter.predict(load_image(image_path))  # warm-up: the first call sets up kernels
+    result = predict_files(segmenter, [Path(image_path)], out_dir, effects=DEMO_EFFECTS)
+    if result["failed"]:
+        raise ValueError(result["failed"][0])
+    return {"written": result["written"], "ms": result["ms_per_image"]}
 
 
 def _try_load(path: Path) -> tuple[Path, np.ndarray | None, str]:

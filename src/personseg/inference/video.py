@@ -33,14 +33,16 @@ log = logging.getLogger("personseg")
 STILL_THRESHOLD = 8.0  # grey levels (0-255) of frame difference below which a pixel is "still"
 
 
-def still_pixels(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
-    """Bool (H, W): pixels whose (slightly blurred) grey level changed less than the threshold
-    between two RGB uint8 frames."""
+def smoothed_grey(frame: np.ndarray) -> np.ndarray:
+    """Slightly blurred grey levels (H, W) int16 of an RGB uint8 frame, for motion tests."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    return cv2.GaussianBlur(grey, (5, 5), 0).astype(np.int16)
 
-    def grey(f: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (5, 5), 0).astype(np.int16)
 
-    return np.abs(grey(cur) - grey(prev)) < STILL_THRESHOLD
+def still_pixels(prev_grey: np.ndarray, grey: np.ndarray) -> np.ndarray:
+    """Bool (H, W): pixels whose grey level (:func:`smoothed_grey`) changed less than the
+    threshold between two frames."""
+    return np.abs(grey - prev_grey) < STILL_THRESHOLD
 
 
 class TemporalSmoother:
@@ -54,19 +56,20 @@ class TemporalSmoother:
         if not 0.0 <= strength < 1.0:
             raise ValueError(f"smoothing strength must be in [0, 1), got {strength}")
         self.strength = strength
-        self.prev_frame: np.ndarray | None = None
+        self.prev_grey: np.ndarray | None = None
         self.prev_prob: np.ndarray | None = None
         self._change, self._still = 0.0, 0
 
     def __call__(self, frame: np.ndarray, prob: np.ndarray) -> np.ndarray:
-        if self.prev_frame is not None and self.prev_frame.shape == frame.shape:
-            still = still_pixels(self.prev_frame, frame)
+        grey = smoothed_grey(frame)  # once per frame, kept for the next one
+        if self.prev_grey is not None and self.prev_grey.shape == grey.shape:
+            still = still_pixels(self.prev_grey, grey)
             if self.strength > 0:
                 blended = self.strength * self.prev_prob + (1 - self.strength) * prob
                 prob = np.where(still, blended, prob).astype(np.float32)
             self._change += float(np.abs(prob - self.prev_prob)[still].sum())
             self._still += int(still.sum())
-        self.prev_frame, self.prev_prob = frame, prob
+        self.prev_grey, self.prev_prob = grey, prob
         return prob
 
     @property
