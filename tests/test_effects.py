@@ -125,3 +125,26 @@ def test_replace_without_background_says_what_is_missing():
     image, alpha = person_on_blue()
     with pytest.raises(ValueError, match="needs a background"):
         apply_effect(image, alpha, "replace")
+
+
+def test_predict_files_times_per_image_not_per_file(tmp_path):
+    """Several effects write several files per image; the time is still per image."""
+    import time
+
+    import cv2
+
+    from personseg.inference.run import predict_files
+
+    class SlowSegmenter:
+        threshold = 0.5
+
+        def predict_batch(self, images):
+            time.sleep(0.05 * len(images))
+            return [np.full(im.shape[:2], 0.9, np.float32) for im in images]
+
+    image, _ = person_on_blue()
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), image)
+    r = predict_files(SlowSegmenter(), [path], tmp_path / "out", effects=["mask", "cutout", "blur"])
+    assert len(r["written"]) == 3
+    assert r["ms_per_image"] >= 50

@@ -86,7 +86,8 @@ def predict_files(
     skipped and listed. ``effect_options`` go to ``apply_effect`` (refine, blur, background).
 
     Returns:
-        ``written`` (mask paths), ``failed`` (``path: reason``), ``ms_per_image``.
+        ``written`` (the files), ``failed`` (``path: reason``), ``ms_per_image`` (model with
+        pre- and post-processing, per image — not per file written).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +96,7 @@ def predict_files(
     for effect in effects:
         if effect not in EFFECTS:
             raise ValueError(f"unknown effect {effect!r}; choose from {', '.join(EFFECTS)}")
-    written, failed, seconds = [], [], 0.0
+    written, failed, seconds, n_images = [], [], 0.0, 0
     chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
     # decode in threads (OpenCV releases the GIL), one batch ahead of the model, so memory
     # holds two batches whatever the number of images
@@ -120,13 +121,14 @@ def predict_files(
                     chunk.append(p)
                     images.append(image)
             if chunk:
+                n_images += len(chunk)
                 seconds += _write_chunk(
                     segmenter, chunk, images, out, t, visualize, written, effects, opts
                 )
     return {
         "written": written,
         "failed": failed,
-        "ms_per_image": 1000 * seconds / max(len(written), 1),
+        "ms_per_image": 1000 * seconds / max(n_images, 1),
     }
 
 
