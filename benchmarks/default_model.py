@@ -4,7 +4,8 @@ docs/benchmarks.md and the figures in MODEL_CARD.md.
 For each model and each data root: mean IoU, mean Dice, boundary F1 (3 px) on ``val.txt`` at
 the masks' own resolution (``evaluate_samples``), the same with the guided-filter edge
 (``--refine``), ms/image with PyTorch and ONNX Runtime (batch 1, pre/post-processing included,
-file decoding excluded), and on held-out person-free photos the share of photos where more than
+file decoding excluded), the median ms for a 256×256 photo, a 640×480 frame and a ccp photo
+(60 calls each), and on held-out person-free photos the share of photos where more than
 1 % of the pixels are marked.
 
     python benchmarks/default_model.py --models default runs/ref/best.pt --json default.json
@@ -13,6 +14,7 @@ file decoding excluded), and on held-out person-free photos the share of photos 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import cv2
@@ -58,6 +60,27 @@ def false_positives(seg: Segmenter, files) -> dict[str, float]:
     }
 
 
+def photo_speed(seg: Segmenter, ccp_photo: Path, calls: int = 60) -> dict[str, float]:
+    """Median ms of ``calls`` single-photo predictions (pre/post included, decoding excluded)
+    for a 256×256 photo, a 640×480 video frame and a ccp photo."""
+    rng = np.random.default_rng(0)
+    photos = {
+        "256x256": rng.integers(0, 255, (256, 256, 3), dtype=np.uint8),
+        "640x480": rng.integers(0, 255, (480, 640, 3), dtype=np.uint8),
+        "ccp_550x830": load_image(ccp_photo),
+    }
+    result = {}
+    for name, image in photos.items():
+        seg.predict(image)  # warm-up
+        times = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            seg.predict(image)
+            times.append(time.perf_counter() - t0)
+        result[name] = 1000 * float(np.median(times))
+    return result
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["default"])
@@ -86,6 +109,8 @@ def main() -> None:
                         row[name]["edges"] = refined_scores(seg, val_samples(root))
                 row[name][f"ms_per_image_{backend}"] = r["ms_per_image"]
                 row[name][f"mean_iou_{backend}"] = r["mean_iou"]
+            ccp_photo = val_samples(a.data[0])[0].image
+            row[f"photo_ms_{backend}"] = photo_speed(seg, ccp_photo)
             if backend == "torch":
                 row["backgrounds_held_out"] = false_positives(seg, held)
         results[model] = row

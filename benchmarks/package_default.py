@@ -31,9 +31,10 @@ def main() -> None:
     p.add_argument("checkpoint")
     p.add_argument("--ccp", default="../shared/data/ccp")
     p.add_argument("--humanseg", default="../shared/data/humanseg290")
+    p.add_argument("--size", type=int, default=384, help="input size at prediction (fit)")
     a = p.parse_args()
     pt = WEIGHTS / "person-default.pt"
-    b = bundle_checkpoint(a.checkpoint, pt, resize="fit")
+    b = bundle_checkpoint(a.checkpoint, pt, resize="fit", input_size=a.size)
     print(f"{pt}: {b['size_mb']:.1f} MB, max probability difference {b['max_abs_diff']:.1e}")
     images = calibration_images({a.ccp: 30, a.humanseg: 10})
     fp32 = WEIGHTS / "person-default-fp32.onnx"

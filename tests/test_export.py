@@ -107,3 +107,34 @@ def test_missing_onnx_extra_is_one_clear_error(tiny_ckpt, tmp_path, monkeypatch)
     with pytest.raises(ValueError, match=r"pip install 'personseg\[onnx\]'"):
         export_onnx(tiny_ckpt, tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_slim_pt_export_sets_prediction_shape_and_predicts_alike(tiny_ckpt, tmp_path):
+    out = tmp_path / "slim.pt"
+    proc = run(
+        "export",
+        "--model",
+        str(tiny_ckpt),
+        "--out",
+        str(out),
+        "--resize",
+        "fit",
+        "--input-size",
+        "128",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size < tiny_ckpt.stat().st_size  # no optimizer state
+    slim = Segmenter.from_checkpoint(out, device="cpu", precision="fp32")
+    full = Segmenter.from_checkpoint(tiny_ckpt, device="cpu", precision="fp32")
+    assert (slim.input_size, slim.resize) == (128, "fit") and full.input_size == 32
+    # a 3:2 portrait gets a tall input of about 128² pixels
+    image = np.random.default_rng(0).integers(0, 255, (192, 128, 3), dtype=np.uint8)
+    _, h, w = slim.prepare(image)[0].shape
+    assert h > w and 0.5 * 128**2 <= h * w <= 1.1 * 128**2
+    full.input_size, full.resize = 128, "fit"
+    assert np.abs(slim.predict(image) - full.predict(image)).max() < 1e-2  # float16 weights
+    bad = run(
+        "export", "--model", str(tiny_ckpt), "--out", str(out), "--input-size", "50", check=False
+    )
+    assert bad.returncode != 0 and "multiple of 32" in bad.stderr
+    assert "Traceback" not in bad.stderr

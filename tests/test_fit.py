@@ -39,3 +39,16 @@ def test_fit_batches_of_mixed_shapes_equal_one_by_one():
     assert [p.shape for p in batch] == [im.shape[:2] for im in images]
     for image, prob in zip(images, batch, strict=True):
         np.testing.assert_allclose(seg.predict(image), prob, atol=1e-5)
+
+
+def test_fit_never_enlarges_a_photo_past_its_own_pixel_count():
+    model = create_model("unet-small", base_channels=4)
+    seg = Segmenter(model, 384, (0.5,) * 3, (0.25,) * 3, resize="fit", precision="fp32")
+    small = np.zeros((256, 256, 3), np.uint8)
+    assert seg.prepare(small)[0].shape == (3, 256, 256)  # not 384×384: no made-up pixels
+    large = np.zeros((830, 550, 3), np.uint8)
+    _, h, w = seg.prepare(large)[0].shape
+    assert h > w and 0.9 * 384**2 <= h * w <= 1.1 * 384**2
+    tiny = np.zeros((40, 60, 3), np.uint8)
+    _, h, w = seg.prepare(tiny)[0].shape
+    assert 0.5 * 128**2 <= h * w <= 1.1 * 128**2  # floor: tiny photos still get a usable input

@@ -314,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=".pt only: how the shipped model resizes images at prediction; fit = about "
         "img_size² pixels shaped like the image (default: as trained)",
     )
+    exp.add_argument(
+        "--input-size",
+        type=int,
+        metavar="S",
+        help=".pt only: size the shipped model resizes images to at prediction (a multiple of "
+        "32; default: the training size)",
+    )
     exp.add_argument("--opset", type=int, default=18)
     exp.add_argument(
         "--quantize",
@@ -448,7 +455,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from personseg.inference import collect_inputs
 
     if Path(args.out).suffix == ".pt":
-        b = bundle_checkpoint(args.model, args.out, resize=args.resize)
+        b = bundle_checkpoint(args.model, args.out, resize=args.resize, input_size=args.input_size)
         print(
             f"wrote {b['path']} ({b['size_mb']:.1f} MB, float16 weights); largest probability "
             f"difference from the full checkpoint on a test batch: {b['max_abs_diff']:.1e}"

@@ -26,13 +26,18 @@ KEEP = (
 
 
 def bundle_checkpoint(
-    checkpoint: str | Path, out: str | Path, half: bool = True, resize: str | None = None
+    checkpoint: str | Path,
+    out: str | Path,
+    half: bool = True,
+    resize: str | None = None,
+    input_size: int | None = None,
 ) -> dict[str, Any]:
     """Write ``out``, a slim copy of ``checkpoint``, and check that it predicts alike.
 
     With ``half``, weights of 2 or more dimensions are stored as float16 (they are loaded back
     into float32 models); biases and BatchNorm statistics stay float32. ``resize`` sets how
-    the shipped model resizes images at prediction (default: as it was trained).
+    the shipped model resizes images at prediction and ``input_size`` the size it resizes
+    them to (defaults: as it was trained).
 
     Returns:
         ``path``, ``size_mb`` and ``max_abs_diff``: the largest probability difference between
@@ -48,6 +53,10 @@ def bundle_checkpoint(
     slim = {k: ckpt[k] for k in KEEP if k in ckpt} | {"state_dict": state}
     if resize is not None:
         slim["resize"] = resize
+    if input_size is not None:
+        if input_size < 32 or input_size % 32:
+            raise ValueError(f"input size must be a multiple of 32, got {input_size}")
+        slim["input_size"] = input_size
     full, small = model_from_checkpoint(ckpt), model_from_checkpoint(slim)
     size = ckpt["input_size"]
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))

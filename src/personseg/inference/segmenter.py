@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from personseg.data import letterbox, load_image, unletterbox
 from personseg.data.transforms import fit_shape
 from personseg.engine.amp import Runtime
 from personseg.engine.checkpoint import DEFAULT_MODEL, load_checkpoint, model_from_checkpoint
+
+MIN_FIT_SIZE = 128  # a small photo's ``fit`` input is never below about 128² pixels
 
 ImageLike = np.ndarray | str | Path
 
@@ -153,13 +156,16 @@ class Segmenter:
         """RGB uint8 image → normalised ``(3, h, w)`` float32 input and its letterbox box.
 
         ``letterbox``: an S×S square; ``fit``: a rectangle of about S² pixels shaped like the
-        image (multiples of 32); ``stretch``: an S×S square, aspect not kept.
+        image (multiples of 32), or of about the image's own pixel count when it has fewer
+        (not below 128²); ``stretch``: an S×S square, aspect not kept.
         """
         s = self.input_size
         if self.resize == "letterbox":
             padded, box = letterbox(image, s)
         elif self.resize == "fit":
-            padded, box = letterbox(image, fit_shape(*image.shape[:2], s))
+            h, w = image.shape[:2]
+            size = min(s, max(MIN_FIT_SIZE, math.isqrt(h * w)))  # never enlarge past the photo
+            padded, box = letterbox(image, fit_shape(h, w, size))
         else:
             padded, box = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA), (0, 0, s, s)
         return ((padded.astype(np.float32) - self.mean) * self.inv_std).transpose(2, 0, 1), box
