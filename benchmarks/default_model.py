@@ -92,6 +92,7 @@ def main() -> None:
     p.add_argument("--json")
     a = p.parse_args()
     _, held = background_files(a.backgrounds, a.holdout)
+    ccp_photo = val_samples(a.data[0])[0].image
     results = {}
     for model in a.models:
         backends = ["torch"] if a.no_onnx else ["torch", "onnx"]
@@ -109,7 +110,6 @@ def main() -> None:
                         row[name]["edges"] = refined_scores(seg, val_samples(root))
                 row[name][f"ms_per_image_{backend}"] = r["ms_per_image"]
                 row[name][f"mean_iou_{backend}"] = r["mean_iou"]
-            ccp_photo = val_samples(a.data[0])[0].image
             row[f"photo_ms_{backend}"] = photo_speed(seg, ccp_photo)
             if backend == "torch":
                 row["backgrounds_held_out"] = false_positives(seg, held)

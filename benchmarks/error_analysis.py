@@ -14,7 +14,6 @@ and reported on ``val``.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import cv2
@@ -23,15 +22,10 @@ from common import DEFAULT_DATA, save
 
 from personseg.data import load_image, load_mask
 from personseg.data.splits import load_root, read_split, select
-from personseg.data.transforms import fit_shape, letterbox
 from personseg.inference import Segmenter
+from personseg.metrics import iou_score
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
-
-
-def iou(pred: np.ndarray, truth: np.ndarray) -> float:
-    union = (pred | truth).sum()
-    return float((pred & truth).sum() / union) if union else 1.0
 
 
 def keep_regions(mask: np.ndarray, share: float) -> np.ndarray:
@@ -57,40 +51,23 @@ def error_bands(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     }
 
 
-def set_input(seg: Segmenter, size: int, no_enlarge: bool) -> None:
-    """Predict at a ``fit`` input of about ``size``² pixels, optionally capped at the photo's
-    own pixel count."""
-
-    def prepare(image: np.ndarray):
-        h, w = image.shape[:2]
-        s = min(size, max(128, int(math.sqrt(h * w)))) if no_enlarge else size
-        padded, box = letterbox(image, fit_shape(h, w, s))
-        x = (padded.astype(np.float32) - seg.mean) * seg.inv_std
-        return x.transpose(2, 0, 1), box
-
-    seg.prepare = prepare
-
-
-def analyse(seg: Segmenter, data: list, size: int) -> dict:
+def analyse(seg: Segmenter, data: list) -> dict:
+    truths = [t for _, t in data]
     probs = [seg.predict(image, truth.shape) for image, truth in data]
     masks = [p > 0.5 for p in probs]
-    truths = [t for _, t in data]
+
+    def mean_iou(preds: list[np.ndarray]) -> float:
+        return float(np.mean([iou_score(p, t) for p, t in zip(preds, truths, strict=True)]))
+
     bands = [error_bands(m, t) for m, t in zip(masks, truths, strict=True)]
     return {
-        "size": size,
-        "mean_iou_by_threshold": {
-            str(th): float(np.mean([iou(p > th, t) for p, t in zip(probs, truths, strict=True)]))
-            for th in THRESHOLDS
-        },
+        "size": seg.input_size,
+        "mean_iou_by_threshold": {str(th): mean_iou([p > th for p in probs]) for th in THRESHOLDS},
         "error_by_distance_to_boundary": {
             k: float(np.mean([b[k] for b in bands])) for k in bands[0]
         },
-        "mean_iou_largest_region_only": float(
-            np.mean([iou(keep_regions(m, 1.0), t) for m, t in zip(masks, truths, strict=True)])
-        ),
-        "mean_iou_regions_over_20pct": float(
-            np.mean([iou(keep_regions(m, 0.2), t) for m, t in zip(masks, truths, strict=True)])
-        ),
+        "mean_iou_largest_region_only": mean_iou([keep_regions(m, 1.0) for m in masks]),
+        "mean_iou_regions_over_20pct": mean_iou([keep_regions(m, 0.2) for m in masks]),
     }
 
 
@@ -103,8 +80,8 @@ def main() -> None:
     p.add_argument("--json")
     a = p.parse_args()
     seg = Segmenter.load(a.model, a.backend)
-    own, shipped = seg.input_size, seg.prepare
-    results: dict = {"model": a.model, "backend": a.backend, "input_size": own, "sets": {}}
+    own = seg.input_size, seg.resize
+    results: dict = {"model": a.model, "backend": a.backend, "input_size": own[0], "sets": {}}
     for root in a.data:
         for split in ("train", "val"):
             samples = select(load_root(root), read_split(Path(root) / f"{split}.txt"), split)
@@ -112,13 +89,13 @@ def main() -> None:
             row: dict = {"n_images": len(data), "mean_iou_by_size": {}}
             for size in a.sizes:
                 for no_enlarge in (False, True):
-                    set_input(seg, size, no_enlarge)
-                    scores = [iou(seg.predict(im, t.shape) > 0.5, t) for im, t in data]
+                    seg.input_size, seg.resize, seg.enlarge = size, "fit", not no_enlarge
+                    scores = [iou_score(seg.predict(im, t.shape) > 0.5, t) for im, t in data]
                     key = f"{size}{' no-enlarge' if no_enlarge else ''}"
                     row["mean_iou_by_size"][key] = float(np.mean(scores))
                     print(f"{Path(root).name} {split} {key}: {np.mean(scores):.4f}", flush=True)
-            seg.prepare = shipped  # the model's own input settings
-            row["at_own_size"] = analyse(seg, data, own)
+            (seg.input_size, seg.resize), seg.enlarge = own, False  # the model's own settings
+            row["at_own_size"] = analyse(seg, data)
             results["sets"][f"{Path(root).name}/{split}"] = row
     save(results, a.json)
 

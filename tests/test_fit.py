@@ -52,3 +52,6 @@ def test_fit_never_enlarges_a_photo_past_its_own_pixel_count():
     tiny = np.zeros((40, 60, 3), np.uint8)
     _, h, w = seg.prepare(tiny)[0].shape
     assert 0.5 * 128**2 <= h * w <= 1.1 * 128**2  # floor: tiny photos still get a usable input
+    seg.enlarge = True  # opt in: every photo at about S² pixels
+    _, h, w = seg.prepare(small)[0].shape
+    assert h * w >= 0.9 * 384**2

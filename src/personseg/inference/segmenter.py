@@ -82,6 +82,7 @@ class Segmenter:
         else:
             self.rt, self.model, self.backend = None, model, getattr(model, "name", "callable")
         self.input_size, self.threshold, self.resize = input_size, threshold, resize
+        self.enlarge = False  # fit: whether photos of fewer than S² pixels are scaled up to S²
         self.mean = np.asarray(mean, np.float32) * 255
         self.inv_std = 1 / (np.asarray(std, np.float32) * 255)
 
@@ -157,14 +158,14 @@ class Segmenter:
 
         ``letterbox``: an S×S square; ``fit``: a rectangle of about S² pixels shaped like the
         image (multiples of 32), or of about the image's own pixel count when it has fewer
-        (not below 128²); ``stretch``: an S×S square, aspect not kept.
+        (not below 128²) unless ``enlarge`` is set; ``stretch``: an S×S square, aspect not kept.
         """
         s = self.input_size
         if self.resize == "letterbox":
             padded, box = letterbox(image, s)
         elif self.resize == "fit":
             h, w = image.shape[:2]
-            size = min(s, max(MIN_FIT_SIZE, math.isqrt(h * w)))  # never enlarge past the photo
+            size = s if self.enlarge else min(s, max(MIN_FIT_SIZE, math.isqrt(h * w)))
             padded, box = letterbox(image, fit_shape(h, w, size))
         else:
             padded, box = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA), (0, 0, s, s)
