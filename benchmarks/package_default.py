@@ -31,7 +31,12 @@ def main() -> None:
     p.add_argument("checkpoint")
     p.add_argument("--ccp", default="../shared/data/ccp")
     p.add_argument("--humanseg", default="../shared/data/humanseg290")
-    p.add_argument("--size", type=int, default=384, help="input size at prediction (fit)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="input size at prediction (fit); default: the training size",
+    )
     a = p.parse_args()
     pt = WEIGHTS / "person-default.pt"
     b = bundle_checkpoint(a.checkpoint, pt, resize="fit", input_size=a.size)

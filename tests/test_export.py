@@ -138,3 +138,13 @@ def test_slim_pt_export_sets_prediction_shape_and_predicts_alike(tiny_ckpt, tmp_
     )
     assert bad.returncode != 0 and "multiple of 32" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_onnx_export_refuses_prediction_shape_options(tiny_ckpt, tmp_path):
+    # an ONNX model takes its resize and input size from the checkpoint: say so, don't ignore
+    out = tmp_path / "m.onnx"
+    bad = run(
+        "export", "--model", str(tiny_ckpt), "--out", str(out), "--input-size", "64", check=False
+    )
+    assert bad.returncode != 0 and "apply to a .pt export only" in bad.stderr
+    assert "Traceback" not in bad.stderr and not out.exists()

@@ -461,6 +461,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
             f"difference from the full checkpoint on a test batch: {b['max_abs_diff']:.1e}"
         )
         return 0
+    if args.resize or args.input_size:
+        raise ValueError(
+            "--resize and --input-size apply to a .pt export only: export a .pt with them "
+            "first, then export that .pt to ONNX"
+        )
     images = collect_inputs(args.check_images) if args.check_images else None
     out = Path(args.out)
     fp32_out = out.with_name(f"{out.stem}-fp32.onnx") if args.quantize else out
