@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
+from personseg.data.dataset import Sample
+from personseg.inference import evaluate_samples
 from personseg.inference.effects import (
     alpha_matte,
     apply_effect,
@@ -148,3 +151,34 @@ def test_predict_files_times_per_image_not_per_file(tmp_path):
     r = predict_files(SlowSegmenter(), [path], tmp_path / "out", effects=["mask", "cutout", "blur"])
     assert len(r["written"]) == 3
     assert r["ms_per_image"] >= 50
+
+
+class _CoarseSegmenter:
+    """Stands in for a model whose map is right but blocky: the truth at 1/8 resolution."""
+
+    threshold = 0.5
+
+    def __init__(self, truth: np.ndarray):
+        self.truth = truth.astype(np.float32)
+
+    def predict(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        h, w = size or image.shape[:2]
+        small = cv2.resize(self.truth, (w // 8, h // 8), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def test_evaluate_with_guided_refine_scores_the_effects_edge(tmp_path):
+    # a bright disc on a dark photo, labelled exactly; the model's map is blocky at 1/8 scale
+    yy, xx = np.mgrid[:96, :96]
+    truth = ((yy - 48) ** 2 + (xx - 44) ** 2 < 30**2).astype(np.uint8)
+    image = np.where(truth[..., None] > 0, 200, 40).astype(np.uint8).repeat(3, axis=2)
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    cv2.imwrite(str(tmp_path / "a_mask.png"), truth * 255)
+    samples = [Sample("a", tmp_path / "a.png", tmp_path / "a_mask.png")]
+    seg = _CoarseSegmenter(truth)
+    plain = evaluate_samples(seg, samples)
+    guided = evaluate_samples(seg, samples, refine="guided")
+    assert (plain["refine"], guided["refine"]) == ("none", "guided")
+    # the guided edge follows the photo's edge, so it scores better than the blocky map
+    assert guided["mean_iou"] > plain["mean_iou"] + 0.01
+    assert guided["boundary_f1"] > plain["boundary_f1"]

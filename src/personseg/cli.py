@@ -176,6 +176,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--boundary-tol", type=int, default=3, help="boundary F1 tolerance in pixels (default 3)"
     )
+    p.add_argument(
+        "--refine",
+        choices=["none", "guided"],
+        default="none",
+        help="none: score the model's mask (default); guided: score the edge that the cutout, "
+        "blur and replace effects use (guided filter)",
+    )
     _add_runtime(p)
 
 
@@ -593,7 +600,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     samples, what = _eval_samples(args.data, args.split)
     log.info("scoring %d images of %s", len(samples), what)
     result = evaluate_samples(
-        seg, samples, args.threshold, args.boundary_tol, args.csv, args.gallery
+        seg, samples, args.threshold, args.boundary_tol, args.csv, args.gallery, refine=args.refine
     )
     result.update({"model": str(args.model), "data": str(args.data), "split": what})
     print(
