@@ -17,16 +17,13 @@ import argparse
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from common import DEFAULT_DATA, save
 
-from personseg.data import load_image, load_mask
+from personseg.data import load_image
 from personseg.data.splits import load_root, read_split, select
 from personseg.data.synth import background_files
 from personseg.inference import Segmenter, evaluate_samples
-from personseg.inference.effects import alpha_matte
-from personseg.metrics import MetricAccumulator
 
 
 def val_samples(root: str):
@@ -35,18 +32,8 @@ def val_samples(root: str):
 
 def refined_scores(seg: Segmenter, samples) -> dict[str, float]:
     """Scores of the guided-filter alpha (> 0.5) against the plain probability (> threshold)."""
-    plain, guided = MetricAccumulator(seg.threshold), MetricAccumulator(0.5)
-    for s in samples:
-        image, truth = load_image(s.image), load_mask(s.mask).astype(bool)
-        prob = seg.predict(image)
-        alpha = alpha_matte(image, prob, "guided")
-        if truth.shape != prob.shape:
-            size = truth.shape[::-1]
-            prob = cv2.resize(prob, size, interpolation=cv2.INTER_LINEAR)
-            alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
-        plain.update(prob > seg.threshold, truth)
-        guided.update(alpha > 0.5, truth)
-    p, g = plain.compute(), guided.compute()
+    p = evaluate_samples(seg, samples)
+    g = evaluate_samples(seg, samples, threshold=0.5, refine="guided")
     keys = ("mean_iou", "mean_dice", "boundary_f1")
     return {**{f"plain_{k}": p[k] for k in keys}, **{f"guided_{k}": g[k] for k in keys}}
 

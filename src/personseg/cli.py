@@ -178,7 +178,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--refine",
-        choices=["none", "guided"],
+        choices=REFINES,
         default="none",
         help="none: score the model's mask (default); guided: score the edge that the cutout, "
         "blur and replace effects use (guided filter)",
