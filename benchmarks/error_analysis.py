@@ -77,11 +77,14 @@ def main() -> None:
     p.add_argument("--backend", default="onnx", choices=["torch", "onnx"])
     p.add_argument("--data", nargs="+", default=DEFAULT_DATA)
     p.add_argument("--sizes", nargs="+", type=int, default=[256, 320, 384])
+    p.add_argument("--refine", choices=["guided", "none"], default="guided", help="edge filter")
     p.add_argument("--json")
     a = p.parse_args()
     seg = Segmenter.load(a.model, a.backend)
+    seg.refine = a.refine
     own = seg.input_size, seg.resize
-    results: dict = {"model": a.model, "backend": a.backend, "input_size": own[0], "sets": {}}
+    results: dict = {"model": a.model, "backend": a.backend, "refine": a.refine, "sets": {}}
+    results["input_size"] = own[0]
     for root in a.data:
         for split in ("train", "val"):
             samples = select(load_root(root), read_split(Path(root) / f"{split}.txt"), split)

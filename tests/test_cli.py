@@ -171,6 +171,20 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
         iou, dice = float(r["iou"]), float(r["dice"])
         assert dice == pytest.approx(2 * iou / (1 + iou), abs=1e-9)
     assert (tmp_path / "worst.png").stat().st_size > 0
+    assert res["refine"] == "guided"  # scored with the edge that predict writes by default
+    raw = tmp_path / "raw.json"
+    run(
+        "evaluate",
+        "--model",
+        str(run_dir),
+        "--data",
+        str(root),
+        "--refine",
+        "none",
+        "--json",
+        str(raw),
+    )
+    assert json.loads(raw.read_text())["refine"] == "none"
 
     images = sorted((root / "images").iterdir())[:2]
     out = tmp_path / "pred"

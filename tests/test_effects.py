@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from personseg.data.dataset import Sample
-from personseg.inference import evaluate_samples
+from personseg.inference import Segmenter, evaluate_samples
 from personseg.inference.effects import (
     alpha_matte,
     apply_effect,
@@ -18,6 +18,7 @@ from personseg.inference.effects import (
     parse_color,
     replace_background,
 )
+from personseg.metrics import iou_score
 
 RED, BLUE = (230, 20, 20), (20, 20, 230)
 
@@ -99,6 +100,11 @@ def test_guided_filter_moves_a_blurry_edge_onto_the_image_edge():
         return int(np.argmax(p[10] > 0.5))
 
     assert abs(crossing(refined) - 40) < abs(crossing(prob) - 40)
+    # the fast form: fitted at half the size, it moves the edge as well
+    fast = guided_filter(guide, prob, radius=3, eps=1e-3, size=w // 2)
+    assert abs(crossing(fast) - 40) < abs(crossing(prob) - 40)
+    # and at or above the image's own size it is the plain filter
+    assert np.array_equal(guided_filter(guide, prob, 6, 1e-3, size=w), refined)
 
 
 def test_alpha_matte_is_soft_only_near_the_edge():
@@ -153,32 +159,49 @@ def test_predict_files_times_per_image_not_per_file(tmp_path):
     assert r["ms_per_image"] >= 50
 
 
-class _CoarseSegmenter:
-    """Stands in for a model whose map is right but blocky: the truth at 1/8 resolution."""
-
-    threshold = 0.5
-
-    def __init__(self, truth: np.ndarray):
-        self.truth = truth.astype(np.float32)
-
-    def predict(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
-        h, w = size or image.shape[:2]
-        small = cv2.resize(self.truth, (w // 8, h // 8), interpolation=cv2.INTER_AREA)
-        return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+def _blocky_logits(batch: np.ndarray) -> np.ndarray:
+    """Stands in for a network that finds the (bright) person but only at 1/8 resolution."""
+    n, _, h, w = batch.shape
+    bright = (batch.mean(axis=1, keepdims=True) > 0).astype(np.float32)
+    coarse = bright.reshape(n, 1, h // 8, 8, w // 8, 8).mean(axis=(3, 5))
+    return (coarse.repeat(8, axis=2).repeat(8, axis=3) - 0.5) * 20
 
 
-def test_evaluate_with_guided_refine_scores_the_effects_edge(tmp_path):
-    # a bright disc on a dark photo, labelled exactly; the model's map is blocky at 1/8 scale
+def _disc_sample(tmp_path) -> tuple[np.ndarray, np.ndarray, list[Sample]]:
+    """A bright disc on a dark photo, labelled exactly, with its edge off the 8-px grid."""
     yy, xx = np.mgrid[:96, :96]
     truth = ((yy - 48) ** 2 + (xx - 44) ** 2 < 30**2).astype(np.uint8)
     image = np.where(truth[..., None] > 0, 200, 40).astype(np.uint8).repeat(3, axis=2)
     cv2.imwrite(str(tmp_path / "a.png"), image)
     cv2.imwrite(str(tmp_path / "a_mask.png"), truth * 255)
-    samples = [Sample("a", tmp_path / "a.png", tmp_path / "a_mask.png")]
-    seg = _CoarseSegmenter(truth)
+    return image, truth, [Sample("a", tmp_path / "a.png", tmp_path / "a_mask.png")]
+
+
+def test_guided_refine_moves_every_output_onto_the_photos_edge(tmp_path):
+    image, truth, samples = _disc_sample(tmp_path)
+    seg = Segmenter(_blocky_logits, 96, (0.5,) * 3, (0.5,) * 3, resize="stretch")
+    assert seg.refine == "guided"  # the default: masks, effects and scores share this edge
+    guided = evaluate_samples(seg, samples)
+    guided_mask = apply_effect(image, seg.predict(image), "mask") > 0
+    seg.refine = "none"
     plain = evaluate_samples(seg, samples)
-    guided = evaluate_samples(seg, samples, refine="guided")
+    plain_mask = apply_effect(image, seg.predict(image), "mask") > 0
     assert (plain["refine"], guided["refine"]) == ("none", "guided")
     # the guided edge follows the photo's edge, so it scores better than the blocky map
     assert guided["mean_iou"] > plain["mean_iou"] + 0.01
     assert guided["boundary_f1"] > plain["boundary_f1"]
+    # the mask effect is the evaluated mask, whichever the edge
+    truth = truth.astype(bool)
+    assert (guided_mask ^ truth).sum() < (plain_mask ^ truth).sum()
+    assert iou_score(guided_mask, truth) == pytest.approx(guided["mean_iou"])
+
+
+def test_apply_effect_refines_a_raw_map_only_when_asked():
+    image, hard = person_on_blue()
+    raw = cv2.resize(cv2.resize(hard, (9, 12), interpolation=cv2.INTER_AREA), (90, 120))
+    as_given = apply_effect(image, raw, "mask")
+    assert np.array_equal(as_given, ((raw > 0.5) * 255).astype(np.uint8))
+    refined = apply_effect(image, raw, "mask", refine="guided") > 0
+    assert (refined ^ (hard > 0)).sum() < ((as_given > 0) ^ (hard > 0)).sum()
+    with pytest.raises(ValueError, match="refine must be one of"):
+        apply_effect(image, raw, "mask", refine="sharp")

@@ -145,6 +145,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_runtime(p: argparse.ArgumentParser) -> None:
     """Where and how a trained model runs (evaluate, predict)."""
     p.add_argument("--threshold", type=float, help="probability threshold (default: checkpoint)")
+    p.add_argument(
+        "--refine",
+        choices=REFINES,
+        default="guided",
+        help="edge of every output and score: guided (a guided filter moves it onto the "
+        "photo's edges; default) or none (the network's own edge)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument(
         "--precision",
@@ -175,13 +182,6 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gallery", metavar="PNG", help="write a figure of the worst images")
     p.add_argument(
         "--boundary-tol", type=int, default=3, help="boundary F1 tolerance in pixels (default 3)"
-    )
-    p.add_argument(
-        "--refine",
-        choices=REFINES,
-        default="none",
-        help="none: score the model's mask (default); guided: score the edge that the cutout, "
-        "blur and replace effects use (guided filter)",
     )
     _add_runtime(p)
 
@@ -220,12 +220,6 @@ def _add_effect_options(p: argparse.ArgumentParser) -> None:
         "--background", metavar="IMAGE|#RRGGBB", help="new background for --effect replace"
     )
     p.add_argument("--blur", type=float, default=15.0, help="background blur strength (default 15)")
-    p.add_argument(
-        "--refine",
-        choices=REFINES,
-        default="guided",
-        help="edge of cut-outs, blur and replace: guided (follows the image's edges) or none",
-    )
 
 
 def _effect_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -236,7 +230,7 @@ def _effect_options(args: argparse.Namespace) -> dict[str, Any]:
     if "replace" in effects and not args.background:
         raise ValueError("--effect replace needs --background IMAGE or --background '#RRGGBB'")
     background = load_background(args.background) if args.background else None
-    return {"refine": args.refine, "blur": args.blur, "background": background}
+    return {"blur": args.blur, "background": background}
 
 
 def _add_video(sub: argparse._SubParsersAction) -> None:
@@ -454,7 +448,9 @@ def train_config(args: argparse.Namespace):
 def load_segmenter(args: argparse.Namespace, model: str | Path):
     from personseg.inference import Segmenter
 
-    return Segmenter.load(model, args.backend, args.device, args.precision)
+    seg = Segmenter.load(model, args.backend, args.device, args.precision)
+    seg.refine = args.refine
+    return seg
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -600,7 +596,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     samples, what = _eval_samples(args.data, args.split)
     log.info("scoring %d images of %s", len(samples), what)
     result = evaluate_samples(
-        seg, samples, args.threshold, args.boundary_tol, args.csv, args.gallery, refine=args.refine
+        seg, samples, args.threshold, args.boundary_tol, args.csv, args.gallery
     )
     result.update({"model": str(args.model), "data": str(args.data), "split": what})
     print(

@@ -174,7 +174,9 @@ def _write_metadata(path: Path, ckpt: dict[str, Any], opset: int) -> None:
 def _agreement(
     ref: Segmenter, other: Segmenter, images: Sequence[ImageLike]
 ) -> tuple[float, float]:
-    """Max absolute probability difference and pooled mask IoU of two segmenters."""
+    """Max absolute probability difference and pooled mask IoU of two segmenters' networks
+    (the edge filter they share is switched off)."""
+    ref.refine = other.refine = "none"
     max_diff, inter, union = 0.0, 0, 0
     for image in images:
         a, b = ref.predict(image), other.predict(image)

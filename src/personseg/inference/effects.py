@@ -16,47 +16,74 @@ import numpy as np
 
 EFFECTS = ("mask", "overlay", "cutout", "blur", "replace")
 REFINES = ("guided", "none")
+GUIDE_SIZE = 384  # long side at which refine_edge fits the guided filter's coefficients
 
 
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+def guided_filter(
+    guide: np.ndarray, src: np.ndarray, radius: int, eps: float, size: int | None = None
+) -> np.ndarray:
     """Edge-preserving smoothing of ``src`` (H, W) float32 guided by a grey ``guide`` (H, W)
-    float32 in [0, 1]: a local linear model ``src ≈ a * guide + b`` in each window."""
-    size = (2 * radius + 1, 2 * radius + 1)
+    float32 in [0, 1]: a local linear model ``src ≈ a * guide + b`` in each window.
+
+    With ``size``, ``a`` and ``b`` are fitted on copies at most ``size`` pixels on the long side
+    (``radius`` counts their pixels) and scaled back up, the fast guided filter of He and Sun
+    (arXiv:1505.00996): the coefficients are smooth, so little is lost for a fraction of the cost.
+    """
+    h, w = guide.shape
+    scale = max(h, w) / size if size else 1.0
+    if scale > 1:
+        small = (max(1, round(w / scale)), max(1, round(h / scale)))
+        g = cv2.resize(guide, small, interpolation=cv2.INTER_AREA)
+        p = cv2.resize(src, small, interpolation=cv2.INTER_AREA)
+    else:
+        g, p = guide, src
+    window = (2 * radius + 1, 2 * radius + 1)
 
     def box(x: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
+        return cv2.boxFilter(x, -1, window, borderType=cv2.BORDER_REFLECT)
 
-    mean_i, mean_p = box(guide), box(src)
-    var_i = box(guide * guide) - mean_i * mean_i
-    cov_ip = box(guide * src) - mean_i * mean_p
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return box(a) * guide + box(b)
+    mean_i, mean_p = box(g), box(p)
+    a = (box(g * p) - mean_i * mean_p) / (box(g * g) - mean_i * mean_i + eps)
+    a, b = box(a), box(mean_p - a * mean_i)
+    if scale > 1:
+        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+        b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
+    return a * guide + b
 
 
-def alpha_matte(
-    image: np.ndarray,
-    prob: np.ndarray,
-    refine: str = "guided",
-    feather: float = 0.2,
-) -> np.ndarray:
-    """Alpha (H, W) float32 in [0, 1] for an RGB uint8 image and its probability map.
+def refine_edge(image: np.ndarray, prob: np.ndarray, refine: str = "guided") -> np.ndarray:
+    """The probability map (H, W) with its edge moved onto the image's edges.
 
-    Args:
-        refine: ``guided`` refines the edge with the image as guide; ``none`` keeps the
-            model's edge.
-        feather: half-width of the probability band turned into a soft edge: probabilities
-            below ``0.5 - feather`` become 0, above ``0.5 + feather`` become 1.
+    ``guided`` filters the map with the image as guide (5×5 windows at ``GUIDE_SIZE`` pixels on
+    the long side, about the model's own resolution) and clips it to [0, 1]; ``none`` returns
+    it unchanged (as float32).
     """
     if refine not in REFINES:
         raise ValueError(f"refine must be one of {REFINES}, got {refine!r}")
     if prob.shape != image.shape[:2]:
         raise ValueError(f"probability map {prob.shape} does not match image {image.shape[:2]}")
     prob = prob.astype(np.float32)
-    if refine == "guided":
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        radius = max(2, round(max(image.shape[:2]) / 256))  # about one model pixel
-        prob = guided_filter(grey, prob, radius, 1e-3)
+    if refine == "none":
+        return prob
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    return np.clip(guided_filter(grey, prob, 2, 1e-3, GUIDE_SIZE), 0.0, 1.0)
+
+
+def alpha_matte(
+    image: np.ndarray,
+    prob: np.ndarray,
+    refine: str = "none",
+    feather: float = 0.2,
+) -> np.ndarray:
+    """Alpha (H, W) float32 in [0, 1] for an RGB uint8 image and its probability map.
+
+    Args:
+        refine: ``guided`` first refines the edge (:func:`refine_edge`). The default is
+            ``none``: a :class:`~personseg.inference.Segmenter`'s maps are already refined.
+        feather: half-width of the probability band turned into a soft edge: probabilities
+            below ``0.5 - feather`` become 0, above ``0.5 + feather`` become 1.
+    """
+    prob = refine_edge(image, prob, refine)
     if feather <= 0:
         return (prob > 0.5).astype(np.float32)
     return np.clip((prob - 0.5) / (2 * feather) + 0.5, 0.0, 1.0)
@@ -142,25 +169,29 @@ def apply_effect(
     prob: np.ndarray,
     effect: str,
     threshold: float = 0.5,
-    refine: str = "guided",
+    refine: str = "none",
     blur: float = 15.0,
     background: np.ndarray | Sequence[int] | None = None,
 ) -> np.ndarray:
     """One effect on an RGB uint8 image and its probability map (H, W).
 
+    ``refine="guided"`` refines the map's edge first (:func:`refine_edge`); the default
+    ``none`` suits a :class:`~personseg.inference.Segmenter`'s maps, which are refined already.
+
     Returns:
         ``mask``: (H, W) uint8 0/255; ``overlay``: RGB; ``cutout``: RGBA; ``blur`` and
         ``replace``: RGB.
     """
+    if effect not in EFFECTS:
+        raise ValueError(f"effect must be one of {EFFECTS}, got {effect!r}")
+    prob = refine_edge(image, prob, refine)
     if effect == "mask":
         return ((prob > threshold) * 255).astype(np.uint8)
     if effect == "overlay":
         from personseg.viz import overlay
 
         return overlay(image, prob > threshold)
-    if effect not in EFFECTS:
-        raise ValueError(f"effect must be one of {EFFECTS}, got {effect!r}")
-    alpha = alpha_matte(image, prob, refine)
+    alpha = alpha_matte(image, prob)
     if effect == "cutout":
         return cutout(image, alpha)
     if effect == "blur":

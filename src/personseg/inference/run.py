@@ -17,7 +17,7 @@ import numpy as np
 
 from personseg.data import load_image, load_mask
 from personseg.data.dataset import IMAGE_EXTENSIONS, Sample
-from personseg.inference.effects import EFFECTS, alpha_matte, apply_effect
+from personseg.inference.effects import EFFECTS, apply_effect
 from personseg.inference.segmenter import Segmenter
 from personseg.metrics import DEFAULT_BOUNDARY_TOLERANCE, MetricAccumulator
 from personseg.viz import overlay, save_gallery, save_side_by_side
@@ -83,7 +83,7 @@ def predict_files(
     """Write ``<stem>_<effect>.png`` per image and effect, at the image's size (``mask``: 0/255;
     ``cutout``: RGBA; see :func:`~personseg.inference.effects.apply_effect`), and with
     ``visualize`` ``<stem>_overlay.png`` and ``<stem>_figure.png``. Unreadable images are
-    skipped and listed. ``effect_options`` go to ``apply_effect`` (refine, blur, background).
+    skipped and listed. ``effect_options`` go to ``apply_effect`` (blur, background).
 
     Returns:
         ``written`` (the files), ``failed`` (``path: reason``), ``ms_per_image`` (model with
@@ -190,18 +190,6 @@ def _write_chunk(
     return seconds
 
 
-def scored_map(
-    segmenter: Segmenter, image: np.ndarray, size: tuple[int, int], refine: str = "none"
-) -> np.ndarray:
-    """Probability map (``refine="none"``) or the effects' alpha (``"guided"``) at ``size``."""
-    if refine == "none":
-        return segmenter.predict(image, size=size)
-    alpha = alpha_matte(image, segmenter.predict(image), refine)
-    if alpha.shape != tuple(size):
-        alpha = cv2.resize(alpha, size[::-1], interpolation=cv2.INTER_LINEAR)
-    return alpha
-
-
 def evaluate_samples(
     segmenter: Segmenter,
     samples: Sequence[Sample],
@@ -210,12 +198,11 @@ def evaluate_samples(
     csv_path: str | Path | None = None,
     gallery_path: str | Path | None = None,
     gallery_size: int = 6,
-    refine: str = "none",
 ) -> dict[str, Any]:
     """Score a model on image/mask pairs at each ground-truth mask's own resolution.
 
-    The probability map is resized (bilinear) to the mask's size, then thresholded; with
-    ``refine="guided"`` the alpha of the cut-out/blur/replace effects is scored instead.
+    The probability map (refined as ``segmenter.refine`` says, like every output of
+    ``predict``) is resized (bilinear) to the mask's size, then thresholded.
     ``ms_per_image`` times the model call with pre- and post-processing, not file decoding.
     """
     t = segmenter.threshold if threshold is None else threshold
@@ -224,7 +211,7 @@ def evaluate_samples(
     for s in samples:
         image, truth = load_image(s.image), load_mask(s.mask)
         t0 = time.perf_counter()
-        prob = scored_map(segmenter, image, truth.shape, refine)
+        prob = segmenter.predict(image, truth.shape)
         seconds += time.perf_counter() - t0
         acc.update(prob > t, truth.astype(bool))
     result: dict[str, Any] = {
@@ -232,7 +219,7 @@ def evaluate_samples(
         "ms_per_image": 1000 * seconds / len(samples),
         "threshold": t,
         "boundary_tolerance_px": boundary_tolerance,
-        "refine": refine,
+        "refine": segmenter.refine,
     }
     per_image = acc.per_image()
     if csv_path:
@@ -246,7 +233,7 @@ def evaluate_samples(
         rows = []
         for i in worst:
             image, truth = load_image(samples[i].image), load_mask(samples[i].mask)
-            prob = scored_map(segmenter, image, image.shape[:2], refine)
+            prob = segmenter.predict(image)
             truth = cv2.resize(truth, image.shape[1::-1], interpolation=cv2.INTER_NEAREST)
             rows.append(
                 (image, truth, prob > t, f"{samples[i].stem}  IoU {per_image[i]['iou']:.3f}")

@@ -17,6 +17,7 @@ from personseg.data import letterbox, load_image, unletterbox
 from personseg.data.transforms import fit_shape
 from personseg.engine.amp import Runtime
 from personseg.engine.checkpoint import DEFAULT_MODEL, load_checkpoint, model_from_checkpoint
+from personseg.inference.effects import REFINES, refine_edge
 
 MIN_FIT_SIZE = 128  # a small photo's ``fit`` input is never below about 128² pixels
 
@@ -53,7 +54,10 @@ class Segmenter:
     """Predict person probability maps at each image's own resolution.
 
     Images are letterboxed (aspect kept, zero padding) or stretched to the model's input size,
-    as the model was trained, normalised, run, and mapped back.
+    as the model was trained, normalised, run, and mapped back. With ``refine="guided"`` (the
+    default) the map's edge is then moved onto the photo's edges by a guided filter at the
+    photo's resolution (:func:`~personseg.inference.effects.refine_edge`), so masks, cut-outs
+    and scores share one edge; ``refine="none"`` gives the network's own map.
 
     Example:
         >>> seg = Segmenter.from_checkpoint("runs/exp/best.pt")
@@ -72,6 +76,7 @@ class Segmenter:
         device: str = "auto",
         precision: str = "auto",
         optimize: bool = True,
+        refine: str = "guided",
     ):
         """``model`` is a torch module, or any callable mapping a normalised float32 batch
         ``(N, 3, S, S)`` to logits ``(N, 1, S, S)`` (e.g. an ONNX Runtime session)."""
@@ -81,7 +86,10 @@ class Segmenter:
             self.backend = f"torch-{self.rt.device.type}-{self.rt.precision}"
         else:
             self.rt, self.model, self.backend = None, model, getattr(model, "name", "callable")
+        if refine not in REFINES:
+            raise ValueError(f"refine must be one of {REFINES}, got {refine!r}")
         self.input_size, self.threshold, self.resize = input_size, threshold, resize
+        self.refine = refine
         self.enlarge = False  # fit: whether photos of fewer than S² pixels are scaled up to S²
         self.mean = np.asarray(mean, np.float32) * 255
         self.inv_std = 1 / (np.asarray(std, np.float32) * 255)
@@ -196,9 +204,20 @@ class Segmenter:
                 probs[i] = p
         sizes = sizes or [None] * len(rgb)
         return [
-            unletterbox(prob, box, size or im.shape[:2])
+            self._finish(prob, box, im, size)
             for prob, (_, box), im, size in zip(probs, prepared, rgb, sizes, strict=True)
         ]
+
+    def _finish(
+        self, prob: np.ndarray, box: tuple[int, int, int, int], image: np.ndarray, size
+    ) -> np.ndarray:
+        """The model's map back at the image's resolution, refined, then at ``size``."""
+        if self.refine == "none":
+            return unletterbox(prob, box, size or image.shape[:2])
+        prob = refine_edge(image, unletterbox(prob, box, image.shape[:2]), self.refine)
+        if size is not None and tuple(size) != prob.shape:
+            prob = cv2.resize(prob, tuple(size)[::-1], interpolation=cv2.INTER_LINEAR)
+        return prob
 
     def predict(self, image: ImageLike, size: tuple[int, int] | None = None) -> np.ndarray:
         """Person probability (H, W) float32 in [0, 1] at the image's resolution (or ``size``)."""
