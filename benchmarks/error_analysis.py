@@ -23,6 +23,7 @@ from common import DEFAULT_DATA, save
 from personseg.data import load_image, load_mask
 from personseg.data.splits import load_root, read_split, select
 from personseg.inference import Segmenter
+from personseg.inference.effects import REFINES
 from personseg.metrics import iou_score
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -77,14 +78,19 @@ def main() -> None:
     p.add_argument("--backend", default="onnx", choices=["torch", "onnx"])
     p.add_argument("--data", nargs="+", default=DEFAULT_DATA)
     p.add_argument("--sizes", nargs="+", type=int, default=[256, 320, 384])
-    p.add_argument("--refine", choices=["guided", "none"], default="guided", help="edge filter")
+    p.add_argument("--refine", choices=REFINES, default="guided", help="edge (default guided)")
     p.add_argument("--json")
     a = p.parse_args()
     seg = Segmenter.load(a.model, a.backend)
     seg.refine = a.refine
     own = seg.input_size, seg.resize
-    results: dict = {"model": a.model, "backend": a.backend, "refine": a.refine, "sets": {}}
-    results["input_size"] = own[0]
+    results: dict = {
+        "model": a.model,
+        "backend": a.backend,
+        "refine": a.refine,
+        "input_size": own[0],
+        "sets": {},
+    }
     for root in a.data:
         for split in ("train", "val"):
             samples = select(load_root(root), read_split(Path(root) / f"{split}.txt"), split)

@@ -107,7 +107,7 @@ STEP = textwrap.dedent("""
                     Runtime(torch.device("cpu")))
     if rank() == 0:
         torch.save(model.state_dict(), sys.argv[1])
-    close_distributed()
+    close_distributed(wait=True)
 """)
 
 

@@ -562,11 +562,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.nproc > 1 and not launched_by_torchrun():
         return launch_torchrun(args.nproc, args.argv)
+    done = False
     try:
         result = fit(train_config(args), resume=args.resume)
-        main = is_main_process()
+        main, done = is_main_process(), True
     finally:
-        close_distributed()
+        close_distributed(wait=done)
     if not main:
         return 0
     best = result["best_metrics"]

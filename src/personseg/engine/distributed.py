@@ -95,9 +95,16 @@ def backend() -> str:
     return str(dist.get_backend()) if is_dist() else "none"
 
 
-def close_distributed() -> None:
-    """Leave the process group (end of a torchrun job)."""
+def close_distributed(wait: bool = False) -> None:
+    """Leave the process group (end of a torchrun job).
+
+    ``wait`` first waits for every rank, so none tears its connections down while another
+    still uses them (Gloo aborts a process whose peer vanished). Pass it on success only: a
+    rank that failed never arrives, and torchrun stops the others.
+    """
     if is_dist():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 

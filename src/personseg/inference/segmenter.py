@@ -209,7 +209,11 @@ class Segmenter:
         ]
 
     def _finish(
-        self, prob: np.ndarray, box: tuple[int, int, int, int], image: np.ndarray, size
+        self,
+        prob: np.ndarray,
+        box: tuple[int, int, int, int],
+        image: np.ndarray,
+        size: tuple[int, int] | None,
     ) -> np.ndarray:
         """The model's map back at the image's resolution, refined, then at ``size``."""
         if self.refine == "none":
