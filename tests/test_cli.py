@@ -27,6 +27,7 @@ def test_help_lists_the_subcommands():
         (["train", "--data", "x", "--model", "nope"], None),  # fails on data first, still 1 line
         (["predict", "missing.jpg", "--model", "x.pt"], "input not found: missing.jpg"),
         (["evaluate", "--model", "missing.pt", "--data", "."], "checkpoint not found"),
+        (["evaluate", "--model", "m.pt", "--data", ".", "--input-size", "50"], "multiple of 32"),
         (["data", "check", "nowhere"], "nowhere/images not found"),
         (["train", "--resume", "runs/x", "--lr", "0.1"], "--lr cannot change when resuming"),
         (["video", "in.mp4", "--out", "o.mp4", "--effect", "replace"], "needs --background"),
@@ -185,6 +186,18 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
         str(raw),
     )
     assert json.loads(raw.read_text())["refine"] == "none"
+    run(
+        "evaluate",
+        "--model",
+        str(run_dir),
+        "--data",
+        str(root),
+        "--input-size",
+        "64",
+        "--json",
+        str(raw),
+    )
+    assert json.loads(raw.read_text())["input_size"] == 64
 
     images = sorted((root / "images").iterdir())[:2]
     out = tmp_path / "pred"

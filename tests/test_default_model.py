@@ -26,8 +26,8 @@ def test_bundled_weights_are_small_and_load_with_weights_only():
     assert path.stat().st_size <= 25 * 2**20
     ckpt = load_checkpoint(path)  # torch.load(weights_only=True) inside
     assert ckpt["model"]["name"] == "unet-efficientnet-lite0"
-    # shipped for prediction at about 384² pixels shaped like the photo (MODEL_CARD.md)
-    assert (ckpt["input_size"], ckpt["resize"]) == (384, "fit")
+    # shipped for prediction at about 448² pixels shaped like the photo (MODEL_CARD.md)
+    assert (ckpt["input_size"], ckpt["resize"]) == (448, "fit")
 
 
 def test_demo_writes_four_pictures_of_the_sample_photo(tmp_path):

@@ -152,6 +152,13 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
         help="edge of every output and score: guided (a guided filter moves it onto the "
         "photo's edges; default) or none (the network's own edge)",
     )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        metavar="S",
+        help="model input size (fit: about S² pixels shaped like the photo; a multiple of 32; "
+        "default: the checkpoint's). Larger finds small people better, and is slower",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument(
         "--precision",
@@ -448,8 +455,11 @@ def train_config(args: argparse.Namespace):
 def load_segmenter(args: argparse.Namespace, model: str | Path):
     from personseg.inference import Segmenter
 
+    if args.input_size is not None and (args.input_size < 32 or args.input_size % 32):
+        raise ValueError(f"--input-size must be a positive multiple of 32, got {args.input_size}")
     seg = Segmenter.load(model, args.backend, args.device, args.precision)
     seg.refine = args.refine
+    seg.input_size = args.input_size or seg.input_size
     return seg
 
 

@@ -220,6 +220,7 @@ def evaluate_samples(
         "threshold": t,
         "boundary_tolerance_px": boundary_tolerance,
         "refine": segmenter.refine,
+        "input_size": segmenter.input_size,
     }
     per_image = acc.per_image()
     if csv_path:
