@@ -174,30 +174,19 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
     assert (tmp_path / "worst.png").stat().st_size > 0
     assert res["refine"] == "guided"  # scored with the edge that predict writes by default
     raw = tmp_path / "raw.json"
-    run(
-        "evaluate",
-        "--model",
-        str(run_dir),
-        "--data",
-        str(root),
-        "--refine",
-        "none",
-        "--json",
-        str(raw),
-    )
-    assert json.loads(raw.read_text())["refine"] == "none"
-    run(
-        "evaluate",
-        "--model",
-        str(run_dir),
-        "--data",
-        str(root),
-        "--input-size",
-        "64",
-        "--json",
-        str(raw),
-    )
-    assert json.loads(raw.read_text())["input_size"] == 64
+    for option, value, expected in (("--refine", "none", "none"), ("--input-size", "64", 64)):
+        run(
+            "evaluate",
+            "--model",
+            str(run_dir),
+            "--data",
+            str(root),
+            option,
+            value,
+            "--json",
+            str(raw),
+        )
+        assert json.loads(raw.read_text())[option[2:].replace("-", "_")] == expected
 
     images = sorted((root / "images").iterdir())[:2]
     out = tmp_path / "pred"
