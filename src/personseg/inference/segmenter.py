@@ -91,8 +91,8 @@ class Segmenter:
         self.input_size, self.threshold, self.resize = input_size, threshold, resize
         self.refine = refine
         self.enlarge = False  # fit: whether photos of fewer than S² pixels are scaled up to S²
-        self.mean = np.asarray(mean, np.float32) * 255
-        self.inv_std = 1 / (np.asarray(std, np.float32) * 255)
+        self.mean = np.asarray(mean, np.float32).reshape(3, 1, 1) * 255
+        self.inv_std = 1 / (np.asarray(std, np.float32).reshape(3, 1, 1) * 255)
 
     @classmethod
     def from_pretrained(
@@ -177,7 +177,11 @@ class Segmenter:
             padded, box = letterbox(image, fit_shape(h, w, size))
         else:
             padded, box = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA), (0, 0, s, s)
-        return ((padded.astype(np.float32) - self.mean) * self.inv_std).transpose(2, 0, 1), box
+        # channels first while still uint8, then normalise in place: one float pass, no copies
+        x = np.ascontiguousarray(padded.transpose(2, 0, 1)).astype(np.float32)
+        x -= self.mean
+        x *= self.inv_std
+        return x, box
 
     def predict_batch(
         self,
