@@ -22,22 +22,19 @@ import numpy as np
 from common import DEFAULT_DATA, save
 
 from personseg.data import load_image
-from personseg.data.splits import load_root, read_split, select
+from personseg.data.splits import split_samples
 from personseg.data.synth import background_files
 from personseg.inference import Segmenter, evaluate_samples
 
 
-def val_samples(root: str):
-    return select(load_root(root), read_split(Path(root) / "val.txt"), f"{root}/val.txt")
-
-
 def edge_scores(seg: Segmenter, samples) -> dict[str, float]:
     """Scores with the network's own edge and with the guided-filter edge."""
-    keys, scores = ("mean_iou", "mean_dice", "boundary_f1"), {}
+    keys, scores, own = ("mean_iou", "mean_dice", "boundary_f1"), {}, seg.refine
     for refine, name in (("none", "plain"), ("guided", "guided")):
         seg.refine = refine
         r = evaluate_samples(seg, samples)
         scores.update({f"{name}_{k}": r[k] for k in keys})
+    seg.refine = own
     return scores
 
 
@@ -89,7 +86,7 @@ def main() -> None:
     p.add_argument("--json")
     a = p.parse_args()
     _, held = background_files(a.backgrounds, a.holdout)
-    ccp_photo = val_samples(a.data[0])[0].image
+    ccp_photo = split_samples(a.data[0])[0].image
     results = {}
     for model in a.models:
         backends = ["torch"] if a.no_onnx else ["torch", "onnx"]
@@ -97,14 +94,14 @@ def main() -> None:
         for backend in backends:
             seg = Segmenter.load(model, backend)
             for root in a.data:
-                r = evaluate_samples(seg, val_samples(root))
+                r = evaluate_samples(seg, split_samples(root))
                 name = Path(root).name
                 if backend == "torch":
                     row[name] = {
                         k: r[k] for k in ("n_images", "mean_iou", "mean_dice", "boundary_f1")
                     }
                     if a.refine:
-                        row[name]["edges"] = edge_scores(seg, val_samples(root))
+                        row[name]["edges"] = edge_scores(seg, split_samples(root))
                 row[name][f"ms_per_image_{backend}"] = r["ms_per_image"]
                 row[name][f"mean_iou_{backend}"] = r["mean_iou"]
             row[f"photo_ms_{backend}"] = photo_speed(seg, ccp_photo)

@@ -21,7 +21,7 @@ import numpy as np
 from common import DEFAULT_DATA, save
 
 from personseg.data import load_image, load_mask
-from personseg.data.splits import load_root, read_split, select
+from personseg.data.splits import split_samples
 from personseg.inference import Segmenter
 from personseg.inference.effects import REFINES
 from personseg.metrics import iou_score
@@ -93,7 +93,7 @@ def main() -> None:
     }
     for root in a.data:
         for split in ("train", "val"):
-            samples = select(load_root(root), read_split(Path(root) / f"{split}.txt"), split)
+            samples = split_samples(root, split)
             data = [(load_image(s.image), load_mask(s.mask).astype(bool)) for s in samples]
             row: dict = {"n_images": len(data), "mean_iou_by_size": {}}
             for size in a.sizes:

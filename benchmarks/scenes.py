@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import random
-from pathlib import Path
 
 import cv2
 import numpy as np
 from common import save
 
 from personseg.data import load_image, load_pair
-from personseg.data.splits import load_root, read_split, select
+from personseg.data.splits import split_samples
 from personseg.data.synth import background_files, paste_people
 from personseg.inference import Segmenter
 from personseg.metrics import iou_score
@@ -38,10 +37,8 @@ CANVASES = {"640x360": (640, 360), "1920x1080": (1920, 1080)}
 def person_cutouts(root: str, split: str = "val") -> list[np.ndarray]:
     """RGBA cut-outs of the people of ``root``'s ``<split>.txt`` (box of the mask, mask as
     alpha)."""
-    split_file = Path(root) / f"{split}.txt"
-    samples = select(load_root(root), read_split(split_file), str(split_file))
     cutouts = []
-    for s in samples:
+    for s in split_samples(root, split):
         image, mask = load_pair(s)
         ys, xs = np.nonzero(mask)
         box = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
@@ -86,8 +83,8 @@ def main() -> None:
             for group in GROUPS:
                 for _ in range(a.scenes):
                     scenes.append((canvas, group, *make_scene(bg, cutouts, group, rng)))
-    results: dict = {"model": a.model, "backend": a.backend, "split": a.split, "rows": []}
-    results["scenes"] = len(scenes)
+    results: dict = {"model": a.model, "backend": a.backend, "split": a.split}
+    results.update(scenes=len(scenes), rows=[])
     for size in a.sizes or [seg.input_size]:
         seg.input_size = size
         scores: dict = {}

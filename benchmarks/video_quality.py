@@ -19,7 +19,7 @@ from common import save
 
 from personseg.bench import MOTIONS, synthetic_clip, write_video
 from personseg.data import load_pair
-from personseg.data.splits import load_root, read_split, select
+from personseg.data.splits import split_samples
 from personseg.inference import Segmenter
 from personseg.inference.video import segment_video
 from personseg.metrics import MetricAccumulator
@@ -59,7 +59,7 @@ def main() -> None:
     p.add_argument("--json")
     a = p.parse_args()
     seg = Segmenter.load(a.model, a.backend)
-    samples = select(load_root(a.data), read_split(Path(a.data) / "val.txt"), "val.txt")
+    samples = split_samples(a.data)
     samples = samples[:: max(1, len(samples) // a.photos)][: a.photos]
     rows: dict = {str(s): {m: [] for m in MOTIONS} for s in a.smoothing}
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ from personseg.data import (
     train_transform,
     unletterbox,
 )
-from personseg.data.splits import load_root
+from personseg.data.splits import load_root, split_samples
 
 TRUTH = np.zeros((20, 30), np.uint8)
 TRUTH[5:15, 10:25] = 1
@@ -168,9 +168,12 @@ def test_splits_from_files_and_seeded_random_split(tmp_path):
     assert not {s.stem for s in t1} & {s.stem for s in v1}
     both_train, both_val = split_roots([with_files, plain], val_fraction=0.3, seed=1)
     assert len(both_train) == 6 + 7 and len(both_val) == 2 + 3
+    assert [s.stem for s in split_samples(with_files, "train")] == [f"im{i:03d}" for i in range(6)]
     (with_files / "val.txt").write_text("im006\nghost\n")
     with pytest.raises(ValueError, match="ghost"):
         split_roots([with_files])
+    with pytest.raises(ValueError, match="ghost"):
+        split_samples(with_files)
 
 
 def test_presets_keep_masks_binary_and_letterbox_round_trips():

@@ -453,10 +453,10 @@ def train_config(args: argparse.Namespace):
 
 
 def load_segmenter(args: argparse.Namespace, model: str | Path):
-    from personseg.inference import Segmenter
+    from personseg.inference.segmenter import Segmenter, check_input_size
 
-    if args.input_size is not None and (args.input_size < 32 or args.input_size % 32):
-        raise ValueError(f"--input-size must be a positive multiple of 32, got {args.input_size}")
+    if args.input_size is not None:
+        check_input_size(args.input_size)  # before the model loads
     seg = Segmenter.load(model, args.backend, args.device, args.precision)
     seg.refine = args.refine
     seg.input_size = args.input_size or seg.input_size

@@ -69,6 +69,12 @@ def load_root(root: str | Path) -> list[Sample]:
     return pairs
 
 
+def split_samples(root: str | Path, name: str = "val") -> list[Sample]:
+    """The pairs of ``root`` named in its ``<name>.txt`` (e.g. ``val``, ``train``), in order."""
+    path = Path(root) / f"{name}.txt"
+    return select(load_root(root), read_split(path), str(path))
+
+
 def split_root(
     root: str | Path, val_fraction: float = 0.2, seed: int = 42
 ) -> tuple[list[Sample], list[Sample]]:

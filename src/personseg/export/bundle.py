@@ -10,6 +10,7 @@ import torch
 
 from personseg.config import INFERENCE_RESIZES
 from personseg.engine.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint
+from personseg.inference.segmenter import check_input_size
 
 KEEP = (
     "format",
@@ -54,9 +55,7 @@ def bundle_checkpoint(
     if resize is not None:
         slim["resize"] = resize
     if input_size is not None:
-        if input_size < 32 or input_size % 32:
-            raise ValueError(f"input size must be a multiple of 32, got {input_size}")
-        slim["input_size"] = input_size
+        slim["input_size"] = check_input_size(input_size)
     full, small = model_from_checkpoint(ckpt), model_from_checkpoint(slim)
     size = ckpt["input_size"]
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))

@@ -19,6 +19,13 @@ REFINES = ("guided", "none")
 GUIDE_SIZE = 384  # long side at which refine_edge fits the guided filter's coefficients
 
 
+def check_refine(refine: str) -> str:
+    """``refine`` if it names an edge (``REFINES``), else a ValueError saying which do."""
+    if refine not in REFINES:
+        raise ValueError(f"refine must be one of {REFINES}, got {refine!r}")
+    return refine
+
+
 def guided_filter(
     guide: np.ndarray, src: np.ndarray, radius: int, eps: float, size: int | None = None
 ) -> np.ndarray:
@@ -58,11 +65,10 @@ def refine_edge(image: np.ndarray, prob: np.ndarray, refine: str = "guided") -> 
     the long side, about the model's own resolution) and clips it to [0, 1]; ``none`` returns
     it unchanged (as float32).
     """
-    if refine not in REFINES:
-        raise ValueError(f"refine must be one of {REFINES}, got {refine!r}")
+    check_refine(refine)
     if prob.shape != image.shape[:2]:
         raise ValueError(f"probability map {prob.shape} does not match image {image.shape[:2]}")
-    prob = prob.astype(np.float32)
+    prob = prob.astype(np.float32, copy=False)
     if refine == "none":
         return prob
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0

@@ -17,11 +17,18 @@ from personseg.data import letterbox, load_image, unletterbox
 from personseg.data.transforms import fit_shape
 from personseg.engine.amp import Runtime
 from personseg.engine.checkpoint import DEFAULT_MODEL, load_checkpoint, model_from_checkpoint
-from personseg.inference.effects import REFINES, refine_edge
+from personseg.inference.effects import check_refine, refine_edge
 
 MIN_FIT_SIZE = 128  # a small photo's ``fit`` input is never below about 128² pixels
 
 ImageLike = np.ndarray | str | Path
+
+
+def check_input_size(size: int) -> int:
+    """``size`` if it is a model input size (a positive multiple of 32), else a ValueError."""
+    if size < 32 or size % 32:
+        raise ValueError(f"input size must be a positive multiple of 32 (e.g. 448), got {size}")
+    return size
 
 
 def as_rgb(image: ImageLike) -> np.ndarray:
@@ -86,10 +93,8 @@ class Segmenter:
             self.backend = f"torch-{self.rt.device.type}-{self.rt.precision}"
         else:
             self.rt, self.model, self.backend = None, model, getattr(model, "name", "callable")
-        if refine not in REFINES:
-            raise ValueError(f"refine must be one of {REFINES}, got {refine!r}")
         self.input_size, self.threshold, self.resize = input_size, threshold, resize
-        self.refine = refine
+        self.refine = check_refine(refine)
         self.enlarge = False  # fit: whether photos of fewer than S² pixels are scaled up to S²
         self.mean = np.asarray(mean, np.float32).reshape(3, 1, 1) * 255
         self.inv_std = 1 / (np.asarray(std, np.float32).reshape(3, 1, 1) * 255)
