@@ -1,10 +1,11 @@
 """Package a trained run as the bundled default model: the slim PyTorch weights (float16,
 ``fit`` input shape) and the int8 ONNX model calibrated on training photos.
 
-    python benchmarks/package_default.py runs/person-default/best.pt
+    python benchmarks/package_default.py runs/person-default/last.pt
 
-Calibration uses the first 30 ids of ccp ``train.txt`` and the first 10 of humanseg290's
-(never validation photos). Both files go to ``src/personseg/weights/``.
+Calibration uses the first 30 ids of ccp ``train.txt``, the first 10 of humanseg290's and the
+first 10 photos of ``objects/train.txt`` (never validation photos). Both files go to
+``src/personseg/weights/``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from personseg.data.splits import load_root, read_split, select
+from personseg.data.splits import load_root, negative_split, read_split, select
 from personseg.export import bundle_checkpoint, export_onnx, quantize_onnx
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "personseg" / "weights"
@@ -31,6 +32,7 @@ def main() -> None:
     p.add_argument("checkpoint")
     p.add_argument("--ccp", default="../shared/data/ccp")
     p.add_argument("--humanseg", default="../shared/data/humanseg290")
+    p.add_argument("--objects", default="../shared/data/objects", help="photos with nobody in them")
     p.add_argument(
         "--size",
         type=int,
@@ -41,7 +43,7 @@ def main() -> None:
     pt = WEIGHTS / "person-default.pt"
     b = bundle_checkpoint(a.checkpoint, pt, resize="fit", input_size=a.size)
     print(f"{pt}: {b['size_mb']:.1f} MB, max probability difference {b['max_abs_diff']:.1e}")
-    images = calibration_images({a.ccp: 30, a.humanseg: 10})
+    images = calibration_images({a.ccp: 30, a.humanseg: 10}) + negative_split(a.objects)[:10]
     fp32 = WEIGHTS / "person-default-fp32.onnx"
     r = export_onnx(pt, fp32, check_images=images)
     print(f"{fp32}: parity max difference {r['max_abs_diff']:.1e}, mask IoU {r['mask_iou']:.5f}")

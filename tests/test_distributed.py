@@ -11,6 +11,7 @@ import cv2
 import pytest
 import torch
 from conftest import ENV, real_subset, run
+from test_negatives import write_negatives
 
 from personseg.config import TrainConfig
 from personseg.data import SegmentationDataset, eval_transform, make_loader, split_roots
@@ -42,10 +43,15 @@ def rows(run_dir) -> list[dict]:
 def test_two_processes_train_validate_like_one_and_resume(tmp_path, shared_data):
     root = real_subset(shared_data, tmp_path / "ccp", "ccp", n_train=16, n_val=7)
     run_dir = tmp_path / "run"
+    neg = write_negatives(tmp_path / "neg")
+    (neg / "val.txt").write_text("neg5\n")  # one val negative: rank 1 scores none of them
     proc = run(
-        "train", "--nproc", "2", "--data", str(root), *SMALL, "--epochs", "2", "--out", str(run_dir)
+        "train",
+        *("--nproc", "2", "--data", str(root), "--negatives", str(neg), *SMALL),
+        *("--epochs", "2", "--out", str(run_dir)),
     )
     assert "distributed: 2 processes (gloo)" in proc.stderr
+    assert all(r["val_neg_flagged"] in ("0.0", "1.0") for r in rows(run_dir))
     assert "weights identical on all 2 processes" in proc.stderr
     assert [r["epoch"] for r in rows(run_dir)] == ["1", "2"]
 

@@ -83,6 +83,27 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--scenes", type=int, help="samples per epoch from --backgrounds (half with pasted people)"
     )
     p.add_argument(
+        "--negatives",
+        action="append",
+        metavar="DIR",
+        help="photos with nobody in them (in DIR or DIR/images; its train.txt/val.txt "
+        "respected), trained on with empty masks; repeat to combine folders",
+    )
+    p.add_argument(
+        "--negatives-share", type=float, help="share of each epoch drawn from --negatives (0.2)"
+    )
+    p.add_argument(
+        "--composites",
+        type=int,
+        help="samples per epoch: training people pasted beside the subject of --negatives "
+        "and --backgrounds photos",
+    )
+    p.add_argument(
+        "--portrait-prob",
+        type=float,
+        help="chance a standing person's photo is cropped to head-and-shoulders or half-body",
+    )
+    p.add_argument(
         "--resize",
         choices=["letterbox", "stretch"],
         help="letterbox keeps the aspect ratio (default); stretch squashes",
@@ -303,7 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = data_sub.add_parser(
         "check", parents=_common(), help="report pairs, unreadable files, size mismatches"
     )
-    check.add_argument("roots", nargs="+", metavar="ROOT")
+    check.add_argument("roots", nargs="*", metavar="ROOT")
+    check.add_argument(
+        "--negatives",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also check a folder of photos with nobody in them (count, unreadable, splits)",
+    )
     exp = sub.add_parser(
         "export",
         parents=_common(),
@@ -385,6 +413,10 @@ def train_config(args: argparse.Namespace):
             "paste_prob",
             "backgrounds",
             "scenes",
+            "negatives",
+            "negatives_share",
+            "composites",
+            "portrait_prob",
             "batch_size",
             "lr",
             "weight_decay",
@@ -420,6 +452,10 @@ def train_config(args: argparse.Namespace):
         "paste_prob": args.paste_prob,
         "backgrounds": args.backgrounds,
         "scenes": args.scenes,
+        "negatives": args.negatives,
+        "negatives_share": args.negatives_share,
+        "composites": args.composites,
+        "portrait_prob": args.portrait_prob,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     if args.data:
@@ -707,14 +743,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from personseg.data import check_data
+    from personseg.data import check_data, check_negatives
 
-    ok = True
-    for root in args.roots:
-        report = check_data(root)
+    if not args.roots and not args.negatives:
+        raise ValueError("give a data ROOT to check, or --negatives DIR")
+    reports = [check_data(r) for r in args.roots] + [check_negatives(n) for n in args.negatives]
+    for report in reports:
         print(report.format())
-        ok &= report.ok
-    return 0 if ok else 1
+    return 0 if all(r.ok for r in reports) else 1
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

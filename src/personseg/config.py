@@ -39,9 +39,15 @@ class DataConfig:
     backgrounds: str = ""  # folder of photos with nobody in them
     backgrounds_holdout: int = 0  # last N backgrounds (by name) never trained on
     scenes: int = 0  # samples per epoch from backgrounds (half empty, half with pasted people)
+    negatives: tuple[str, ...] = ()  # folders of photos with nobody in them (empty masks)
+    negatives_share: float = 0.2  # share of each epoch's samples drawn from the negatives
+    composites: int = 0  # samples per epoch: people pasted beside the subject of a negative
+    portrait_prob: float = 0.0  # chance that a standing person's photo is cropped to a portrait
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "roots", tuple(str(r) for r in self.roots))
+        negatives = (self.negatives,) if isinstance(self.negatives, str) else self.negatives
+        object.__setattr__(self, "negatives", tuple(str(r) for r in negatives))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         if self.img_size < 32 or self.img_size % 16:
@@ -63,6 +69,16 @@ class DataConfig:
             raise ValueError("scenes > 0 needs backgrounds: a folder of photos without people")
         if self.scenes < 0 or self.backgrounds_holdout < 0:
             raise ValueError("scenes and backgrounds_holdout must be >= 0")
+        if not 0.0 <= self.negatives_share < 1.0:
+            raise ValueError(f"negatives_share must be in [0, 1), got {self.negatives_share}")
+        if not 0.0 <= self.portrait_prob <= 1.0:
+            raise ValueError(f"portrait_prob must be in [0, 1], got {self.portrait_prob}")
+        if self.composites < 0:
+            raise ValueError(f"composites must be >= 0, got {self.composites}")
+        if self.composites > 0 and not (self.negatives or self.backgrounds):
+            raise ValueError(
+                "composites > 0 needs photos to paste people into: negatives or backgrounds"
+            )
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError("mean and std need 3 values each, std > 0")
 

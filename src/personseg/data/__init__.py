@@ -1,6 +1,6 @@
 """Data: pairs on disk, Albumentations presets, splits and loaders."""
 
-from personseg.data.check import DataReport, check_data
+from personseg.data.check import DataReport, check_data, check_negatives
 from personseg.data.dataset import (
     Sample,
     SegmentationDataset,
@@ -17,6 +17,7 @@ __all__ = [
     "Sample",
     "SegmentationDataset",
     "check_data",
+    "check_negatives",
     "eval_transform",
     "find_pairs",
     "letterbox",

@@ -14,7 +14,7 @@ from personseg.data.dataset import (
     load_image,
     load_mask,
 )
-from personseg.data.splits import read_split
+from personseg.data.splits import negative_images, negative_split, read_split
 
 
 @dataclass
@@ -22,6 +22,7 @@ class DataReport:
     """Findings of :func:`check_data`; ``errors`` stop training, ``warnings`` do not."""
 
     root: str
+    kind: str = "image/mask pairs"
     pairs: int = 0
     lines: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -32,7 +33,7 @@ class DataReport:
         return not self.errors
 
     def format(self) -> str:
-        out = [f"data root: {self.root}", *(f"  {s}" for s in self.lines)]
+        out = [f"data root: {self.root} ({self.kind})", *(f"  {s}" for s in self.lines)]
         out += [f"  WARNING: {w}" for w in self.warnings]
         out += [f"  ERROR: {e}" for e in self.errors]
         out.append("  result: " + ("OK" if self.ok else f"{len(self.errors)} error(s)"))
@@ -116,6 +117,39 @@ def check_data(root: str | Path) -> DataReport:
                 report.errors.append(
                     f"{name} names {len(missing)} id(s) without a pair: {_examples(missing)}"
                 )
+    return report
+
+
+def check_negatives(root: str | Path) -> DataReport:
+    """Decode every photo of a negatives root (photos with nobody in them) once and report the
+    count, unreadable files and its ``train.txt``/``val.txt``."""
+    root = Path(root)
+    report = DataReport(str(root), kind="negatives: photos with nobody in them")
+    try:
+        files = negative_images(root)
+    except (FileNotFoundError, ValueError) as err:
+        report.errors.append(str(err))
+        return report
+    unreadable = []
+    for path in files:
+        try:
+            load_image(path)
+        except (ValueError, OSError) as err:
+            unreadable.append(f"{path.name} ({err})")
+    report.lines.append(f"photos: {len(files)} (every mask empty)")
+    if unreadable:
+        report.errors.append(f"{len(unreadable)} unreadable photo(s): {_examples(unreadable)}")
+    for name in ("train", "val"):
+        try:
+            listed = negative_split(root, name)
+        except ValueError as err:
+            report.errors.append(str(err))
+            continue
+        if (root / f"{name}.txt").is_file():
+            report.lines.append(f"{name}.txt: {len(listed)} ids")
+    if not (root / "train.txt").is_file():
+        held = "those not in val.txt" if (root / "val.txt").is_file() else "every photo"
+        report.lines.append(f"no train.txt: {held} used for training")
     return report
 
 

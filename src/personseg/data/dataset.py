@@ -200,11 +200,12 @@ class SegmentationDataset(Dataset):
         if hasattr(self.transform, "set_random_seed"):
             self.transform.set_random_seed(seed)
 
+    def pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The decoded (cached) image and mask of sample ``index``, before any augmentation."""
+        return self.cache[index] if self.cache is not None else load_pair(self.samples[index])
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        if self.cache is not None:
-            image, mask = self.cache[index]
-        else:
-            image, mask = load_pair(self.samples[index])
+        image, mask = self.pair(index)
         if self.pair_augment is not None:
             image, mask = self.pair_augment(image, mask)
         out = self.transform(image=image, mask=mask)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from personseg.data.dataset import Sample, find_pairs, size_mismatches
+from personseg.data.dataset import IMAGE_EXTENSIONS, Sample, find_pairs, size_mismatches
 
 log = logging.getLogger("personseg")
 
@@ -92,6 +92,54 @@ def split_root(
     random.Random(seed).shuffle(order)
     n_val = max(1, round(len(order) * val_fraction)) if len(order) > 1 else 0
     return sorted(order[n_val:], key=lambda s: s.stem), sorted(order[:n_val], key=lambda s: s.stem)
+
+
+def negative_images(root: str | Path) -> list[Path]:
+    """Every photo of a negatives root (photos with nobody in them; every mask is empty):
+    ``root/images/`` if it exists, else ``root`` itself, sorted by name."""
+    root = Path(root)
+    folder = root / "images" if (root / "images").is_dir() else root
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"negatives folder not found: {root} (a folder of photos with nobody in them, "
+            "directly or in images/)"
+        )
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ValueError(f"no photos in {folder}: negatives need .jpg/.png/... files")
+    return files
+
+
+def negative_split(root: str | Path, name: str = "train") -> list[Path]:
+    """The photos of a negatives root named in its ``<name>.txt``. Without split files every
+    photo is for ``train`` and none for ``val``; with only ``val.txt``, ``train`` is the rest."""
+    root = Path(root)
+    files = negative_images(root)
+    by_stem = {p.stem: p for p in files}
+    listed = {}
+    for split in ("train", "val"):
+        path = root / f"{split}.txt"
+        if path.is_file():
+            stems = read_split(path)
+            missing = [s for s in stems if s not in by_stem]
+            if missing:
+                raise ValueError(
+                    f"{path} names {len(missing)} photo(s) that are not in {root}, e.g. "
+                    f"{missing[:3]}; fix the split file or add the photos"
+                )
+            listed[split] = stems
+    overlap = set(listed.get("train", [])) & set(listed.get("val", []))
+    if overlap:
+        raise ValueError(
+            f"{root}: {len(overlap)} photo(s) are in both train.txt and val.txt, e.g. "
+            f"{sorted(overlap)[:3]}"
+        )
+    if name in listed:
+        return [by_stem[s] for s in listed[name]]
+    if name == "train":
+        held = set(listed.get("val", []))
+        return [p for p in files if p.stem not in held]
+    return []
 
 
 def split_roots(

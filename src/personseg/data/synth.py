@@ -8,8 +8,10 @@ photos are also used alone, with an empty mask, so that the model learns to mark
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -52,6 +54,25 @@ def load_cutouts(folder: str | Path) -> list[np.ndarray]:
     return cutouts
 
 
+def paste_person(
+    image: np.ndarray, mask: np.ndarray, person: np.ndarray, x: int, y: int, h: int
+) -> None:
+    """Paste the RGBA ``person`` into ``image`` (H, W, 3) and ``mask`` (H, W) {0,1} in place,
+    scaled to height ``h`` with its top-left corner at (``x``, ``y``), clipped to the image;
+    alpha > 0.5 becomes mask 1."""
+    H, W = mask.shape
+    w = max(2, min(W, round(person.shape[1] * h / person.shape[0])))
+    person = cv2.resize(np.ascontiguousarray(person), (w, h), interpolation=cv2.INTER_AREA)
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    if x1 <= x0 or y1 <= y0:
+        return
+    part = person[y0 - y : y1 - y, x0 - x : x1 - x]
+    alpha = part[..., 3:4].astype(np.float32) / 255.0
+    region = image[y0:y1, x0:x1].astype(np.float32)
+    image[y0:y1, x0:x1] = (alpha * part[..., :3] + (1 - alpha) * region).astype(np.uint8)
+    mask[y0:y1, x0:x1] |= (alpha[..., 0] > 0.5).astype(mask.dtype)
+
+
 def paste_people(
     image: np.ndarray,
     mask: np.ndarray,
@@ -74,19 +95,75 @@ def paste_people(
             person = person[:, ::-1]
         h = max(8, round(H * rng.uniform(*height)))
         w = max(2, min(W, round(person.shape[1] * h / person.shape[0])))
-        person = cv2.resize(np.ascontiguousarray(person), (w, h), interpolation=cv2.INTER_AREA)
         x = rng.randint(-w // 3, W - 2 * w // 3)
         y = rng.randint(min(0, H - h), max(0, H - h) + h // 4)
-        # Clip the person's box to the image.
-        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        part = person[y0 - y : y1 - y, x0 - x : x1 - x]
-        alpha = part[..., 3:4].astype(np.float32) / 255.0
-        region = image[y0:y1, x0:x1].astype(np.float32)
-        image[y0:y1, x0:x1] = (alpha * part[..., :3] + (1 - alpha) * region).astype(np.uint8)
-        mask[y0:y1, x0:x1] |= (alpha[..., 0] > 0.5).astype(mask.dtype)
+        paste_person(image, mask, person, x, y, h)
     return image, mask
+
+
+def paste_beside_subject(
+    image: np.ndarray,
+    mask: np.ndarray,
+    people: Sequence[np.ndarray],
+    height: tuple[float, float] = (0.35, 1.0),
+    rng: random.Random | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paste ``people`` (RGBA) into a copy of a photo beside and partly in front of its centre,
+    where a photo's main subject usually is (a person next to a dog), so that the subject
+    stays background. Each person is ``height`` × the image height, standing on a line at
+    75-115 % of the height, centred 12-38 % of the width left or right of the middle."""
+    rng = rng or random
+    image, mask = image.copy(), mask.copy()
+    H, W = mask.shape
+    for person in people:
+        if rng.random() < 0.5:
+            person = person[:, ::-1]
+        h = max(8, round(H * rng.uniform(*height)))
+        w = max(2, min(W, round(person.shape[1] * h / person.shape[0])))
+        centre = W * (0.5 + rng.choice((-1, 1)) * rng.uniform(0.12, 0.38))
+        bottom = H * rng.uniform(0.75, 1.15)
+        paste_person(image, mask, person, round(centre - w / 2), round(bottom - h), h)
+    return image, mask
+
+
+def person_cutout(image: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """The person of a training pair as an RGBA cut-out (its box; alpha is the mask with a
+    1-pixel soft edge), or ``None`` when the mask is empty."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return None
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    alpha = cv2.GaussianBlur(mask[y0:y1, x0:x1].astype(np.float32) * 255, (3, 3), 0)
+    return np.dstack([image[y0:y1, x0:x1], alpha.astype(np.uint8)])
+
+
+def portrait_crop(
+    image: np.ndarray, mask: np.ndarray, rng: random.Random | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A head-and-shoulders or half-body framing of a standing person: the top 25-50 % of the
+    person's box with a little room above the head, 0.8-1.6 times as wide as high, centred
+    on the person. ``None`` when the mask is empty or the person is not standing (box less
+    than 1.6 times as high as wide: already a portrait)."""
+    rng = rng or random
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return None
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    if (y1 - y0) < 1.6 * (x1 - x0):
+        return None
+    H, W = mask.shape
+    body = (y1 - y0) * rng.uniform(0.25, 0.5)
+    top = max(0, round(y0 - body * rng.uniform(0.0, 0.2)))
+    bottom = min(H, round(y0 + body))
+    crop_h = bottom - top
+    crop_w = min(W, round(crop_h * rng.uniform(0.8, 1.6)))
+    rows = mask[top:bottom]
+    cx = float(np.nonzero(rows)[1].mean()) if rows.any() else (x0 + x1) / 2
+    cx += crop_w * rng.uniform(-0.15, 0.15)
+    left = int(np.clip(round(cx - crop_w / 2), 0, W - crop_w))
+    if crop_h < 16 or crop_w < 16:
+        return None
+    return image[top:bottom, left : left + crop_w], mask[top:bottom, left : left + crop_w]
 
 
 class PastePeople:
@@ -102,12 +179,120 @@ class PastePeople:
         return paste_people(image, mask, self.cutouts, random.randint(1, self.max_count))
 
 
-class SceneDataset(Dataset):
-    """``length`` samples per epoch from person-free photos: half left empty (all-zero mask),
-    half with 1–6 pasted people of any size, through the training transform.
+def load_photos(paths: Sequence[Path], longest: int | None = None) -> list[np.ndarray]:
+    """Decode photos (in threads), each scaled down to ``longest`` pixels on its long side."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda p: shrink(load_image(p), longest), paths))
+
+
+class PortraitCrop:
+    """Callable ``(image, mask) → (image, mask)``: with probability ``p`` a portrait framing
+    (:func:`portrait_crop`) of a standing person; otherwise ``then`` (e.g. :class:`PastePeople`)."""
+
+    def __init__(self, p: float, then: Callable | None = None):
+        self.p, self.then = p, then
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if random.random() < self.p:
+            crop = portrait_crop(image, mask)
+            if crop is not None:
+                return crop
+        return self.then(image, mask) if self.then is not None else (image, mask)
+
+
+class DrawnPhotos(Dataset):
+    """``length`` samples per epoch, each a random photo of ``images`` (RGB uint8) made into an
+    ``(image, mask)`` pair by :meth:`compose`, then through ``transform``.
 
     Items are ``(image, mask, index)`` like :class:`SegmentationDataset`'s.
     """
+
+    def __init__(self, images: Sequence[np.ndarray], transform: Callable[..., dict], length: int):
+        self.images, self.transform, self.length = images, transform, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def reseed(self, seed: int) -> None:
+        if hasattr(self.transform, "set_random_seed"):
+            self.transform.set_random_seed(seed)
+
+    def compose(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The photo as it is, with an empty mask."""
+        return image, np.zeros(image.shape[:2], np.uint8)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        image, mask = self.compose(self.images[random.randrange(len(self.images))])
+        out = self.transform(image=image, mask=mask)
+        return out["image"], out["mask"].unsqueeze(0).float(), index
+
+
+class PersonFreeDataset(DrawnPhotos):
+    """Samples from photos with nobody in them (e.g. from :func:`load_photos`). With
+    ``people`` (a callable giving a random RGBA person), 1-3 people are pasted beside and
+    partly in front of each photo's subject (:func:`paste_beside_subject`); without, every
+    mask is empty (hard negatives)."""
+
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        transform: Callable[..., dict],
+        length: int,
+        people: Callable[[], np.ndarray] | None = None,
+    ):
+        super().__init__(images, transform, length)
+        self.people = people
+
+    def compose(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        image, mask = super().compose(image)
+        if self.people is None:
+            return image, mask
+        return paste_beside_subject(
+            image, mask, [self.people() for _ in range(random.randint(1, 3))]
+        )
+
+
+class NegativeDataset(Dataset):
+    """Photos with nobody in them, each once with an empty mask, through ``transform``
+    (validation of false positives). Items are ``(image, mask, index)``."""
+
+    def __init__(self, paths: Sequence[Path], transform: Callable[..., dict]):
+        self.paths, self.transform = list(paths), transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        image = load_image(self.paths[index])
+        out = self.transform(image=image, mask=np.zeros(image.shape[:2], np.uint8))
+        return out["image"], out["mask"].unsqueeze(0).float(), index
+
+
+class PeopleSource:
+    """Callable giving a random RGBA person: a cut-out of ``cutouts`` or the person of a
+    training pair of ``photos`` (a :class:`SegmentationDataset`, cached or not)."""
+
+    def __init__(self, photos: Dataset, cutouts: Sequence[np.ndarray] = ()):
+        self.photos, self.cutouts = photos, list(cutouts)
+
+    def __call__(self) -> np.ndarray:
+        n_photos, n_cut = len(self.photos), len(self.cutouts)
+        for _ in range(100):
+            i = random.randrange(n_photos + n_cut)
+            if i >= n_photos:
+                return self.cutouts[i - n_photos]
+            person = person_cutout(*self.photos.pair(i))
+            if person is not None:
+                return person
+        raise ValueError(
+            "composites need people, but 100 training photos in a row had an empty mask; "
+            "add photos with people or --cutouts"
+        )
+
+
+class SceneDataset(DrawnPhotos):
+    """``length`` samples per epoch from person-free photos: half left empty (all-zero mask),
+    half with 1–6 pasted people of any size, through the training transform."""
 
     def __init__(
         self,
@@ -118,26 +303,15 @@ class SceneDataset(Dataset):
         cache_size: int | None = None,
         empty_fraction: float = 0.5,
     ):
-        self.transform, self.length = transform, length
+        super().__init__(load_photos(backgrounds, cache_size), transform, length)
         self.cutouts, self.empty_fraction = list(cutouts), empty_fraction
-        self.images = [shrink(load_image(p), cache_size) for p in backgrounds]
 
-    def __len__(self) -> int:
-        return self.length
-
-    def reseed(self, seed: int) -> None:
-        if hasattr(self.transform, "set_random_seed"):
-            self.transform.set_random_seed(seed)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        image = self.images[random.randrange(len(self.images))]
-        mask = np.zeros(image.shape[:2], np.uint8)
+    def compose(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        image, mask = super().compose(image)
         if self.cutouts and random.random() >= self.empty_fraction:
-            image, mask = paste_people(
-                image, mask, self.cutouts, random.randint(1, 6), height=(0.15, 0.95)
-            )
-        out = self.transform(image=image, mask=mask)
-        return out["image"], out["mask"].unsqueeze(0).float(), index
+            count = random.randint(1, 6)
+            image, mask = paste_people(image, mask, self.cutouts, count, height=(0.15, 0.95))
+        return image, mask
 
 
 class Concat(ConcatDataset):

@@ -28,12 +28,18 @@ from tqdm import tqdm
 from personseg.config import DataConfig, TrainConfig
 from personseg.data import Sample, SegmentationDataset, eval_transform, make_loader, split_roots
 from personseg.data import train_transform as train_preset
+from personseg.data.splits import negative_split
 from personseg.data.synth import (
     Concat,
+    NegativeDataset,
     PastePeople,
+    PeopleSource,
+    PersonFreeDataset,
+    PortraitCrop,
     SceneDataset,
     background_files,
     load_cutouts,
+    load_photos,
 )
 from personseg.engine.amp import Runtime, grad_scaler
 from personseg.engine.checkpoint import (
@@ -76,6 +82,8 @@ CSV_FIELDS = (
     "val_precision",
     "val_recall",
     "val_boundary_f1",
+    "val_neg_flagged",
+    "val_neg_marked",
     "epoch_seconds",
     "train_images_per_s",
     "data_wait",
@@ -249,22 +257,74 @@ def init_weights(model: nn.Module, start: dict[str, Any], cfg: TrainConfig) -> N
 def training_set(
     d: DataConfig, samples: list[Sample], transform: Callable[..., dict], cache: int | None
 ) -> Dataset:
-    """The training photos (with copy-paste when ``d.paste_prob``), plus ``d.scenes`` samples
-    per epoch made from person-free backgrounds."""
+    """The training photos (portrait crops with ``d.portrait_prob``, else copy-paste with
+    ``d.paste_prob``), plus per epoch: ``d.scenes`` samples from person-free backgrounds,
+    ``d.composites`` negatives or backgrounds with people pasted beside their subject, and the
+    negatives' train photos with empty masks as ``d.negatives_share`` of the epoch."""
     cutouts = load_cutouts(d.cutouts) if d.cutouts else []
     paste = PastePeople(cutouts, d.paste_prob) if d.paste_prob > 0 else None
-    photos = SegmentationDataset(samples, transform, cache, pair_augment=paste)
-    if not d.scenes:
-        return photos
-    backgrounds, held = background_files(d.backgrounds, d.backgrounds_holdout)
+    augment = PortraitCrop(d.portrait_prob, then=paste) if d.portrait_prob > 0 else paste
+    photos = SegmentationDataset(samples, transform, cache, pair_augment=augment)
+    parts: list[Dataset] = [photos]
+    backgrounds: list[Path] = []
+    if d.backgrounds:
+        backgrounds, held = background_files(d.backgrounds, d.backgrounds_holdout)
+        log.info("%d backgrounds for training (%d held out)", len(backgrounds), len(held))
+    if d.scenes:
+        parts.append(SceneDataset(backgrounds, cutouts, transform, d.scenes, cache))
+    negatives = [p for root in d.negatives for p in negative_split(root, "train")]
+    neg_images = load_photos(negatives, cache) if negatives else []
+    if d.composites:
+        scenes = neg_images + load_photos(backgrounds, cache)
+        if not scenes:
+            raise ValueError(
+                "composites need photos to paste people into: the negatives' train split "
+                "and the backgrounds are empty"
+            )
+        people = PeopleSource(photos, cutouts)
+        parts.append(PersonFreeDataset(scenes, transform, d.composites, people))
+    if neg_images and d.negatives_share > 0:
+        others = sum(len(p) for p in parts)
+        length = round(d.negatives_share / (1 - d.negatives_share) * others)
+        parts.append(PersonFreeDataset(neg_images, transform, length))
     log.info(
-        "%d scenes per epoch from %d backgrounds (%d held out), %d cut-outs",
+        "per epoch: %d photos (portrait crops %.0f %%), %d background scenes, %d composites, "
+        "%d negatives (from %d photos)",
+        len(photos),
+        100 * d.portrait_prob,
         d.scenes,
-        len(backgrounds),
-        len(held),
-        len(cutouts),
+        d.composites,
+        len(parts[-1]) if neg_images and d.negatives_share > 0 else 0,
+        len(neg_images),
     )
-    return Concat([photos, SceneDataset(backgrounds, cutouts, transform, d.scenes, cache)])
+    return Concat(parts) if len(parts) > 1 else photos
+
+
+def negative_val_set(d: DataConfig, transform: Callable[..., dict]) -> Dataset | None:
+    """The negatives' ``val.txt`` photos with empty masks (``None`` without any)."""
+    paths = [p for root in d.negatives for p in negative_split(root, "val")]
+    if not paths:
+        return None
+    return NegativeDataset(paths, transform)
+
+
+@torch.inference_mode()
+def false_positives(
+    model: nn.Module, loader: Iterable, rt: Runtime, threshold: float = 0.5, limit: float = 0.01
+) -> dict[str, float]:
+    """On photos with nobody in them: the share of photos with more than ``limit`` of the
+    model input's pixels marked (``flagged``; a letterbox's padding counts as input), and the
+    mean marked share (``marked``), over every process."""
+    model.eval()
+    cut = math.log(threshold / (1 - threshold))
+    fractions = []
+    for images, _, _ in loader:
+        with rt.autocast():
+            logits = model(rt.images(images))
+        fractions.append((logits.float() > cut).flatten(1).float().mean(1).cpu().numpy())
+    rows = gather_rows(np.concatenate(fractions)[:, None] if fractions else np.zeros((0, 1)))
+    marked = rows[:, 0]
+    return {"flagged": float((marked > limit).mean()), "marked": float(marked.mean())}
 
 
 def default_run_dir() -> Path:
@@ -314,7 +374,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
             log.info("normalisation taken from %s: mean %s, std %s", cfg.init, mean, std)
             cfg = replace(cfg, data=replace(cfg.data, mean=mean, std=std))
     rt = Runtime.create(init_distributed(cfg.device), cfg.precision, cfg.channels_last)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed + 1_000_003 * rank())  # ranks draw different synthetic samples
 
     d = cfg.data
     train_samples, val_samples = split_roots(d.roots, d.val_fraction, cfg.seed)
@@ -330,9 +390,13 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     val_ds = SegmentationDataset(
         val_samples, eval_transform(d.img_size, d.resize, d.mean, d.std), cache
     )
+    neg_ds = negative_val_set(d, eval_transform(d.img_size, d.resize, d.mean, d.std))
     shard = {"rank": rank(), "world": world_size()}
     train_loader = make_loader(train_ds, cfg.batch_size, True, d.num_workers, cfg.seed, **shard)
     val_loader = make_loader(val_ds, cfg.batch_size, False, d.num_workers, **shard)
+    neg_loader = None  # every rank scores its share, an empty one included (gather_rows)
+    if neg_ds is not None:
+        neg_loader = make_loader(neg_ds, cfg.batch_size, False, d.num_workers, **shard)
 
     log.info("device %s, precision %s, channels_last %s", rt.device, rt.precision, rt.channels_last)
     kwargs = dict(cfg.model.kwargs)
@@ -407,6 +471,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
         )
         broadcast_buffers(model)  # every rank validates the weights rank 0 saves
         va = evaluate(model, val_loader, loss_fn, rt, cfg.threshold)
+        fp = {} if neg_loader is None else false_positives(model, neg_loader, rt, cfg.threshold)
         scheduler.step()
         row = {
             "epoch": epoch,
@@ -420,6 +485,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
             "val_precision": va["precision"],
             "val_recall": va["recall"],
             "val_boundary_f1": va["boundary_f1"],
+            **({"val_neg_flagged": fp["flagged"], "val_neg_marked": fp["marked"]} if fp else {}),
             "epoch_seconds": time.perf_counter() - t0,
             "train_images_per_s": tr["images_per_s"] * world_size(),  # all processes
             "data_wait": tr["data_wait"],
@@ -453,7 +519,8 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
             tqdm.write(
                 f"epoch {epoch}/{cfg.epochs}  loss {tr['loss']:.4f}  val loss {va['loss']:.4f}  "
                 f"val Dice {va['mean_dice']:.4f}  val IoU {va['mean_iou']:.4f}  "
-                f"{row['train_images_per_s']:.1f} img/s  {row['epoch_seconds']:.0f}s"
+                + (f"negatives flagged {fp['flagged']:.1%}  " if fp else "")
+                + f"{row['train_images_per_s']:.1f} img/s  {row['epoch_seconds']:.0f}s"
                 + ("  *best*" if improved else "")
             )
         if cfg.patience and epoch - best_epoch >= cfg.patience:

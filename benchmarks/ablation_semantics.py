@@ -1,0 +1,89 @@
+"""Ablation of the person-semantics training data, on the train side only.
+
+Each training split (ccp, humanseg290, objects) is cut in two: the first part trains short
+fine-tunes of the base model (``configs/person-base.yaml``, see ``configs/person-default.yaml``
+for how to get it), the last ``--holdout`` share is scored. Variants add, one at a
+time: hard negatives (``objects`` train photos with empty masks), composites (training people
+pasted beside the subject of ``objects``/``backgrounds`` photos), portrait crops. ``val.txt``
+is never read.
+
+    python benchmarks/ablation_semantics.py --out runs/ablation   # about 28 minutes, 2 cores
+    python benchmarks/semantics.py --root runs/ablation/data --models runs/ablation/*/last.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from personseg.data.splits import read_split
+
+DATA = Path("../shared/data")
+NEGATIVES = ["--negatives", "{data}/objects", "--negatives-share", "0.3"]
+COMPOSITES = [*NEGATIVES, "--composites", "400"]
+VARIANTS = {  # each adds one part to the one before
+    "negatives": NEGATIVES,
+    "composites": COMPOSITES,
+    "portraits": [*COMPOSITES, "--portrait-prob", "0.25"],
+}
+
+
+def holdout_root(src: Path, dst: Path, share: float) -> None:
+    """``dst`` links ``src``'s files; its train.txt/val.txt split ``src``'s train.txt."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for sub in ("images", "masks"):
+        if (src / sub).is_dir() and not (dst / sub).exists():
+            (dst / sub).symlink_to((src / sub).resolve())
+    stems = read_split(src / "train.txt")
+    cut = len(stems) - round(len(stems) * share)
+    (dst / "train.txt").write_text("\n".join(stems[:cut]) + "\n")
+    (dst / "val.txt").write_text("\n".join(stems[cut:]) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(DATA))
+    p.add_argument("--out", default="runs/ablation")
+    p.add_argument("--holdout", type=float, default=0.12)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--img-size", type=int, default=320)
+    p.add_argument("--config", default="configs/person-base.yaml", help="the rest of the run")
+    p.add_argument("--init", default="runs/person-base/best.pt", help="the base model")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    args = p.parse_args()
+    data, out = Path(args.data), Path(args.out)
+    for name in ("ccp", "humanseg290", "objects"):
+        holdout_root(data / name, out / "data" / name, args.holdout)
+    for variant in args.variants:
+        extra = [a.format(data=out / "data") for a in VARIANTS[variant]]
+        cmd = [
+            sys.executable,
+            "-m",
+            "personseg",
+            "train",
+            "--config",
+            args.config,
+            "--init",
+            args.init,
+            "--data",
+            str(out / "data" / "ccp"),
+            "--data",
+            str(out / "data" / "humanseg290"),
+            "--img-size",
+            str(args.img_size),
+            "--epochs",
+            str(args.epochs),
+            "--lr",
+            "0.0003",
+            *extra,
+            "--out",
+            str(out / variant),
+        ]
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+
+
+if __name__ == "__main__":
+    main()
