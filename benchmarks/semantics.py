@@ -114,16 +114,18 @@ def gallery(tiles: list[np.ndarray], path: Path, columns: int = 4) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
 
 
-def score(seg: Segmenter, root: Path, split: str, gallery_dir: Path | None) -> dict:
+def score(
+    seg: Segmenter, root: Path, split: str, gallery_dir: Path | None, limit: int | None = None
+) -> dict:
     row: dict = {}
-    objects, worst_objects = marked(seg, negative_split(root / "objects", split))
+    objects, worst_objects = marked(seg, negative_split(root / "objects", split)[:limit])
     row["objects"] = objects
     if (root / "backgrounds").is_dir():
         held = background_files(root / "backgrounds", 20)[1]
         row["backgrounds_held_out"] = marked(seg, held)[0]
     worst_crops = []
     for name in ("ccp", "humanseg290"):
-        row[name], worst = portraits(seg, split_samples(root / name, split))
+        row[name], worst = portraits(seg, split_samples(root / name, split)[:limit])
         worst_crops += [(iou, f"{name} {stem}", crop) for iou, stem, crop in worst]
     row["demo"], demo_mask = demo(seg)
     if gallery_dir is not None:
@@ -151,6 +153,7 @@ def main() -> None:
     p.add_argument("--split", default="val", choices=["train", "val"])
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
     p.add_argument("--input-size", type=int, default=448, help="for a run's checkpoint")
+    p.add_argument("--limit", type=int, help="only the first N photos of each split")
     p.add_argument("--gallery", help="folder for the worst-case galleries (one per model)")
     p.add_argument("--json")
     a = p.parse_args()
@@ -160,9 +163,10 @@ def main() -> None:
         if model != "default":  # a run's checkpoint: predict as the bundled model does
             seg.resize, seg.input_size = "fit", a.input_size
         out = Path(a.gallery) / f"{i}-{Path(model).parent.name or model}" if a.gallery else None
-        results[model] = score(seg, Path(a.root), a.split, out)
+        results[model] = score(seg, Path(a.root), a.split, out, a.limit)
         print(json.dumps({model: results[model]}), flush=True)
-    save({"split": a.split, "root": a.root, "backend": a.backend, "models": results}, a.json)
+    meta = {"split": a.split, "limit": a.limit, "root": a.root, "backend": a.backend}
+    save({**meta, "models": results}, a.json)
 
 
 if __name__ == "__main__":

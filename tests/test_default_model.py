@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
 from conftest import REPO, run
 
 from personseg.data import load_image, load_mask
-from personseg.data.splits import load_root, read_split, select
+from personseg.data.splits import load_root, negative_split, read_split, select
 from personseg.data.synth import background_files
 from personseg.engine.checkpoint import bundled_checkpoint, load_checkpoint
 from personseg.inference import Segmenter
@@ -78,3 +80,32 @@ def test_default_model_marks_almost_nothing_on_held_out_empty_photos(
     _, held = background_files(shared_data / "backgrounds", holdout=20)
     marked = [float((default_segmenter.predict(load_image(f)) > 0.5).mean()) for f in held]
     assert np.mean(marked) < 0.02
+
+
+def test_demo_photo_person_and_less_of_the_flag_behind_her(default_segmenter):
+    """The README's demo photo against a person outline drawn by hand
+    (benchmarks/data/grace_hopper_person.json). The default before hard negatives scored IoU
+    0.78 with 62 % of the flag marked; the current one 0.89 with 20 % (MODEL_CARD.md). The
+    floors sit between the two."""
+    polygon = json.loads((REPO / "benchmarks/data/grace_hopper_person.json").read_text())
+    image = load_image(sample_image())
+    truth = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(truth, [np.array(polygon["polygon_xy"], np.int32)], 1)
+    pred = default_segmenter.predict(image) > default_segmenter.threshold
+    inter, union = (pred & (truth > 0)).sum(), (pred | (truth > 0)).sum()
+    assert inter / union >= 0.85
+    flag = np.zeros_like(pred)
+    flag[:, :240] = True  # the flag is left of x = 240, the sky right of it
+    assert pred[flag & (truth == 0)].mean() < 0.35
+
+
+@pytest.mark.realdata
+def test_default_model_leaves_the_subject_of_person_free_photos_alone(
+    shared_data, default_segmenter
+):
+    """objects/val.txt: animals, food, tools, vehicles and nobody. The default before hard
+    negatives marked more than 1 % of the pixels in 178 of 210 (85 %); on the first 40 val
+    photos the current model must stay far below that."""
+    files = negative_split(shared_data / "objects", "val")[:40]
+    marked = [float((default_segmenter.predict(load_image(f)) > 0.5).mean()) for f in files]
+    assert sum(m > 0.01 for m in marked) <= 4

@@ -1,0 +1,48 @@
+"""Weight-space ensemble of a fine-tuned model and the model it started from (Wortsman et al.,
+"Robust fine-tuning of zero-shot models", CVPR 2022: WiSE-FT): every floating-point tensor of
+the state dict is ``alpha * fine_tuned + (1 - alpha) * start``; the rest (BatchNorm batch
+counts) and the metadata are the fine-tuned checkpoint's.
+
+    python benchmarks/blend.py runs/person-default/last.pt runs/person-base/best.pt \\
+        --alpha 0.7 --out runs/person-default/blend.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from personseg.engine.checkpoint import atomic_save, load_checkpoint
+
+
+def blend(fine_tuned: dict, start: dict, alpha: float) -> dict:
+    """The fine-tuned checkpoint with its weights moved ``1 - alpha`` of the way back."""
+    if fine_tuned["model"] != start["model"]:
+        raise ValueError(f"different models: {fine_tuned['model']} and {start['model']}")
+    state = {}
+    for key, value in fine_tuned["state_dict"].items():
+        other = start["state_dict"][key]
+        if value.is_floating_point():
+            state[key] = alpha * value.float() + (1 - alpha) * other.float()
+        else:
+            state[key] = value
+    return {**fine_tuned, "state_dict": state, "blend": {"alpha": alpha}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("fine_tuned")
+    p.add_argument("start")
+    p.add_argument("--alpha", type=float, required=True, help="share of the fine-tuned weights")
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    if not 0.0 <= a.alpha <= 1.0:
+        raise SystemExit("--alpha must be in [0, 1]")
+    ckpt = blend(load_checkpoint(a.fine_tuned), load_checkpoint(a.start), a.alpha)
+    for key in ("optimizer", "scheduler", "scaler", "rng", "history"):
+        ckpt.pop(key, None)
+    atomic_save(ckpt, a.out)
+    print(f"{a.out}: {a.alpha} x {a.fine_tuned} + {1 - a.alpha:.2f} x {a.start}")
+
+
+if __name__ == "__main__":
+    main()

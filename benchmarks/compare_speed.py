@@ -1,0 +1,43 @@
+"""Two models' single-photo latency in interleaved rounds (same process, same photo), for
+comparisons that machine drift between runs would blur.
+
+    python benchmarks/compare_speed.py old-int8.onnx src/personseg/weights/person-default-int8.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from common import save
+
+from personseg.inference import Segmenter
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="+")
+    p.add_argument("--size", nargs=2, type=int, default=[256, 256], metavar=("H", "W"))
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--calls", type=int, default=40)
+    p.add_argument("--json")
+    a = p.parse_args()
+    photo = np.random.default_rng(0).integers(0, 255, (*a.size, 3), dtype=np.uint8)
+    segs = {m: Segmenter.load(m) for m in a.models}
+    medians: dict[str, list[float]] = {m: [] for m in a.models}
+    for _ in range(a.rounds):
+        for m, seg in segs.items():
+            seg.predict(photo)
+            times = []
+            for _ in range(a.calls):
+                t0 = time.perf_counter()
+                seg.predict(photo)
+                times.append(time.perf_counter() - t0)
+            medians[m].append(1000 * float(np.median(times)))
+    result = {m: {"ms": float(np.median(v)), "range": [min(v), max(v)]} for m, v in medians.items()}
+    save({"photo": f"{a.size[0]}x{a.size[1]}", "rounds": a.rounds, "models": result}, a.json)
+
+
+if __name__ == "__main__":
+    main()
