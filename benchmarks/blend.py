@@ -1,7 +1,8 @@
 """Weight-space ensemble of a fine-tuned model and the model it started from (Wortsman et al.,
 "Robust fine-tuning of zero-shot models", CVPR 2022: WiSE-FT): every floating-point tensor of
-the state dict is ``alpha * fine_tuned + (1 - alpha) * start``; the rest (BatchNorm batch
-counts) and the metadata are the fine-tuned checkpoint's.
+the state dict is ``alpha * fine_tuned + (1 - alpha) * start`` (BatchNorm running statistics
+too, averaged rather than re-estimated); the rest (batch counts) and the metadata are the
+fine-tuned checkpoint's, without its training metrics.
 
     python benchmarks/blend.py runs/person-default/last.pt runs/person-base/best.pt \\
         --alpha 0.7 --out runs/person-default/blend.pt
@@ -18,6 +19,8 @@ def blend(fine_tuned: dict, start: dict, alpha: float) -> dict:
     """The fine-tuned checkpoint with its weights moved ``1 - alpha`` of the way back."""
     if fine_tuned["model"] != start["model"]:
         raise ValueError(f"different models: {fine_tuned['model']} and {start['model']}")
+    if fine_tuned["state_dict"].keys() != start["state_dict"].keys():
+        raise ValueError("the two checkpoints hold different tensors")
     state = {}
     for key, value in fine_tuned["state_dict"].items():
         other = start["state_dict"][key]
@@ -25,7 +28,8 @@ def blend(fine_tuned: dict, start: dict, alpha: float) -> dict:
             state[key] = alpha * value.float() + (1 - alpha) * other.float()
         else:
             state[key] = value
-    return {**fine_tuned, "state_dict": state, "blend": {"alpha": alpha}}
+    kept = {k: v for k, v in fine_tuned.items() if k not in ("metrics", "best_score", "best_epoch")}
+    return {**kept, "state_dict": state, "blend": {"alpha": alpha}}
 
 
 def main() -> None:

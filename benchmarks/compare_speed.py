@@ -1,5 +1,6 @@
-"""Two models' single-photo latency in interleaved rounds (same process, same photo), for
-comparisons that machine drift between runs would blur.
+"""Single-photo latency of several models in interleaved rounds (same process, same photo,
+the order reversed every other round), for comparisons that machine drift between runs would
+blur.
 
     python benchmarks/compare_speed.py old-int8.onnx src/personseg/weights/person-default-int8.onnx
 """
@@ -26,8 +27,10 @@ def main() -> None:
     photo = np.random.default_rng(0).integers(0, 255, (*a.size, 3), dtype=np.uint8)
     segs = {m: Segmenter.load(m) for m in a.models}
     medians: dict[str, list[float]] = {m: [] for m in a.models}
-    for _ in range(a.rounds):
-        for m, seg in segs.items():
+    if len(segs) != len(a.models):
+        raise SystemExit("give each model once")
+    for r in range(a.rounds):
+        for m, seg in list(segs.items())[:: 1 if r % 2 == 0 else -1]:
             seg.predict(photo)
             times = []
             for _ in range(a.calls):

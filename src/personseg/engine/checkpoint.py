@@ -31,8 +31,9 @@ def bundled_checkpoint() -> Path:
     path = Path(__file__).resolve().parents[1] / "weights" / "person-default.pt"
     if not path.is_file():
         raise FileNotFoundError(
-            f"the bundled default model is missing ({path}); reinstall personseg, or train "
-            "one with `personseg train --config configs/person-default.yaml` and pass --model"
+            f"the bundled default model is missing ({path}); reinstall personseg, or train one "
+            "(configs/person-base.yaml, then configs/person-default.yaml; MODEL_CARD.md) and "
+            "pass --model"
         )
     return path
 
