@@ -6,9 +6,11 @@ import argparse
 import json
 import os
 import platform
+import time
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from personseg.engine.amp import cpu_has_bf16
@@ -30,6 +32,24 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} cores, native bf16 {'yes' if cpu_has_bf16() else 'no'}, "
         f"{gpu}, torch {torch.__version__}"
     )
+
+
+def marked_shares(seg, files) -> list[float]:
+    """For each photo file, the share of its pixels the segmenter marks as person."""
+    from personseg.data import load_image
+
+    return [float((seg.predict(load_image(f)) > seg.threshold).mean()) for f in files]
+
+
+def median_ms(seg, image: np.ndarray, calls: int) -> float:
+    """Median ms of ``calls`` single-photo predictions, after one warm-up call."""
+    seg.predict(image)
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        seg.predict(image)
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
 
 
 def save(results: dict, path: str | None) -> None:

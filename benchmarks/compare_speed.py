@@ -8,10 +8,9 @@ blur.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
-from common import save
+from common import median_ms, save
 
 from personseg.inference import Segmenter
 
@@ -31,13 +30,7 @@ def main() -> None:
         raise SystemExit("give each model once")
     for r in range(a.rounds):
         for m, seg in list(segs.items())[:: 1 if r % 2 == 0 else -1]:
-            seg.predict(photo)
-            times = []
-            for _ in range(a.calls):
-                t0 = time.perf_counter()
-                seg.predict(photo)
-                times.append(time.perf_counter() - t0)
-            medians[m].append(1000 * float(np.median(times)))
+            medians[m].append(median_ms(seg, photo, a.calls))
     result = {m: {"ms": float(np.median(v)), "range": [min(v), max(v)]} for m, v in medians.items()}
     save({"photo": f"{a.size[0]}x{a.size[1]}", "rounds": a.rounds, "models": result}, a.json)
 

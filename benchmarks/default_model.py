@@ -15,11 +15,10 @@ file decoding excluded), the median ms for a 256×256 photo, a 640×480 frame an
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_DATA, save
+from common import DEFAULT_DATA, marked_shares, median_ms, save
 
 from personseg.data import load_image
 from personseg.data.splits import split_samples
@@ -39,7 +38,7 @@ def edge_scores(seg: Segmenter, samples) -> dict[str, float]:
 
 
 def false_positives(seg: Segmenter, files) -> dict[str, float]:
-    fractions = [float((seg.predict(load_image(f)) > seg.threshold).mean()) for f in files]
+    fractions = marked_shares(seg, files)
     return {
         "photos": len(files),
         "photos_over_1pct": int(sum(f > 0.01 for f in fractions)),
@@ -63,13 +62,7 @@ def photo_speed(
     medians: dict[str, list[float]] = {name: [] for name in photos}
     for _ in range(rounds):
         for name, image in photos.items():
-            seg.predict(image)  # warm-up
-            times = []
-            for _ in range(calls):
-                t0 = time.perf_counter()
-                seg.predict(image)
-                times.append(time.perf_counter() - t0)
-            medians[name].append(1000 * float(np.median(times)))
+            medians[name].append(median_ms(seg, image, calls))
     result: dict = {name: float(np.median(m)) for name, m in medians.items()}
     result["range"] = {name: [min(m), max(m)] for name, m in medians.items()}
     return result

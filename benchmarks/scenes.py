@@ -22,7 +22,7 @@ from common import save
 
 from personseg.data import load_image, load_pair
 from personseg.data.splits import split_samples
-from personseg.data.synth import background_files, paste_people
+from personseg.data.synth import background_files, paste_people, person_cutout
 from personseg.inference import Segmenter
 from personseg.metrics import iou_score
 
@@ -37,13 +37,8 @@ CANVASES = {"640x360": (640, 360), "1920x1080": (1920, 1080)}
 def person_cutouts(root: str, split: str = "val") -> list[np.ndarray]:
     """RGBA cut-outs of the people of ``root``'s ``<split>.txt`` (box of the mask, mask as
     alpha)."""
-    cutouts = []
-    for s in split_samples(root, split):
-        image, mask = load_pair(s)
-        ys, xs = np.nonzero(mask)
-        box = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
-        cutouts.append(np.dstack([image[box], (mask[box] > 0).astype(np.uint8) * 255]))
-    return cutouts
+    people = (person_cutout(*load_pair(s), soft_edge=False) for s in split_samples(root, split))
+    return [p for p in people if p is not None]
 
 
 def make_scene(

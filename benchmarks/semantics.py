@@ -29,7 +29,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import save
+from common import marked_shares, save
 
 from personseg.data import load_image, load_pair
 from personseg.data.splits import negative_split, split_samples
@@ -37,6 +37,7 @@ from personseg.data.synth import background_files, portrait_crop
 from personseg.inference import Segmenter
 from personseg.inference.run import sample_image
 from personseg.metrics import iou_score
+from personseg.viz import overlay
 
 HERE = Path(__file__).resolve().parent
 DEMO_POLYGON = HERE / "data" / "grace_hopper_person.json"
@@ -51,7 +52,7 @@ def demo_truth(shape: tuple[int, int]) -> np.ndarray:
 
 
 def marked(seg: Segmenter, files: list[Path]) -> tuple[dict, list[tuple[float, Path]]]:
-    shares = [(float((seg.predict_mask(load_image(f)) > 0).mean()), f) for f in files]
+    shares = list(zip(marked_shares(seg, files), files, strict=True))
     values = np.array([s for s, _ in shares])
     summary = {
         "photos": len(files),
@@ -96,8 +97,7 @@ def demo(seg: Segmenter) -> tuple[dict, np.ndarray]:
 
 
 def _tile(image: np.ndarray, mask: np.ndarray, label: str, size: int = 240) -> np.ndarray:
-    over = image.copy()
-    over[mask > 0] = (0.45 * over[mask > 0] + np.array([0, 140, 0])).astype(np.uint8)
+    over = overlay(image, mask > 0)
     h, w = over.shape[:2]
     s = size / max(h, w)
     over = cv2.resize(over, (max(1, round(w * s)), max(1, round(h * s))))

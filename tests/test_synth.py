@@ -18,6 +18,7 @@ from personseg.data.synth import (
     SceneDataset,
     background_files,
     load_cutouts,
+    load_photos,
     paste_people,
 )
 
@@ -77,7 +78,7 @@ def test_background_holdout_is_the_last_files_by_name(tmp_path):
 
 
 def test_scenes_are_empty_or_hold_pasted_people(tmp_path):
-    backgrounds, _ = background_files(write_backgrounds(tmp_path / "bg"))
+    backgrounds = load_photos(background_files(write_backgrounds(tmp_path / "bg"))[0])
     cutouts = load_cutouts(write_cutouts(tmp_path / "people"))
     tf = train_transform(32, augment="seed")
     empty = SceneDataset(backgrounds, cutouts, tf, length=6, empty_fraction=1.0)

@@ -126,14 +126,16 @@ def paste_beside_subject(
     return image, mask
 
 
-def person_cutout(image: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
-    """The person of a training pair as an RGBA cut-out (its box; alpha is the mask with a
-    1-pixel soft edge), or ``None`` when the mask is empty."""
+def person_cutout(image: np.ndarray, mask: np.ndarray, soft_edge: bool = True) -> np.ndarray | None:
+    """The person of a pair as an RGBA cut-out (its box; alpha is the mask, with a 1-pixel
+    soft edge when ``soft_edge``), or ``None`` when the mask is empty."""
     ys, xs = np.nonzero(mask)
     if len(ys) == 0:
         return None
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    alpha = cv2.GaussianBlur(mask[y0:y1, x0:x1].astype(np.float32) * 255, (3, 3), 0)
+    alpha = (mask[y0:y1, x0:x1] > 0).astype(np.float32) * 255
+    if soft_edge:
+        alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
     return np.dstack([image[y0:y1, x0:x1], alpha.astype(np.uint8)])
 
 
@@ -296,14 +298,14 @@ class SceneDataset(DrawnPhotos):
 
     def __init__(
         self,
-        backgrounds: Sequence[Path],
+        backgrounds: Sequence[np.ndarray],
         cutouts: Sequence[np.ndarray],
         transform: Callable[..., dict],
         length: int,
-        cache_size: int | None = None,
         empty_fraction: float = 0.5,
     ):
-        super().__init__(load_photos(backgrounds, cache_size), transform, length)
+        """``backgrounds``: RGB uint8 photos, e.g. from :func:`load_photos`."""
+        super().__init__(backgrounds, transform, length)
         self.cutouts, self.empty_fraction = list(cutouts), empty_fraction
 
     def compose(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -266,16 +266,17 @@ def training_set(
     augment = PortraitCrop(d.portrait_prob, then=paste) if d.portrait_prob > 0 else paste
     photos = SegmentationDataset(samples, transform, cache, pair_augment=augment)
     parts: list[Dataset] = [photos]
-    backgrounds: list[Path] = []
+    backgrounds: list[np.ndarray] = []
     if d.backgrounds:
-        backgrounds, held = background_files(d.backgrounds, d.backgrounds_holdout)
+        paths, held = background_files(d.backgrounds, d.backgrounds_holdout)
+        backgrounds = load_photos(paths, cache)
         log.info("%d backgrounds for training (%d held out)", len(backgrounds), len(held))
     if d.scenes:
-        parts.append(SceneDataset(backgrounds, cutouts, transform, d.scenes, cache))
+        parts.append(SceneDataset(backgrounds, cutouts, transform, d.scenes))
     negatives = [p for root in d.negatives for p in negative_split(root, "train")]
     neg_images = load_photos(negatives, cache) if negatives else []
     if d.composites:
-        scenes = neg_images + load_photos(backgrounds, cache)
+        scenes = neg_images + backgrounds
         if not scenes:
             raise ValueError(
                 "composites need photos to paste people into: the negatives' train split "
