@@ -48,7 +48,7 @@ def main() -> None:
     p.add_argument("--out", default="runs/ablation")
     p.add_argument("--holdout", type=float, default=0.12)
     p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--img-size", type=int, default=320)
+    p.add_argument("--input-size", type=int, default=320)
     p.add_argument("--config", default="configs/person-base.yaml", help="the rest of the run")
     p.add_argument("--init", default="runs/person-base/best.pt", help="the base model")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS))
@@ -71,8 +71,8 @@ def main() -> None:
             str(out / "data" / "ccp"),
             "--data",
             str(out / "data" / "humanseg290"),
-            "--img-size",
-            str(args.img_size),
+            "--input-size",
+            str(args.input_size),
             "--epochs",
             str(args.epochs),
             "--lr",

@@ -12,24 +12,25 @@ from __future__ import annotations
 
 import argparse
 
-from personseg.engine.checkpoint import atomic_save, load_checkpoint
+from personseg.checkpoint import Checkpoint, load_checkpoint
 
 
-def blend(fine_tuned: dict, start: dict, alpha: float) -> dict:
-    """The fine-tuned checkpoint with its weights moved ``1 - alpha`` of the way back."""
-    if fine_tuned["model"] != start["model"]:
-        raise ValueError(f"different models: {fine_tuned['model']} and {start['model']}")
-    if fine_tuned["state_dict"].keys() != start["state_dict"].keys():
+def blend(fine_tuned: Checkpoint, start: Checkpoint, alpha: float) -> Checkpoint:
+    """The fine-tuned checkpoint with its weights moved ``1 - alpha`` of the way back (its
+    metrics and training state dropped: they describe other weights)."""
+    a, b = fine_tuned.spec, start.spec
+    if (a.name, a.kwargs) != (b.name, b.kwargs):
+        raise ValueError(f"different models: {a.name} {a.kwargs} and {b.name} {b.kwargs}")
+    if fine_tuned.state_dict.keys() != start.state_dict.keys():
         raise ValueError("the two checkpoints hold different tensors")
     state = {}
-    for key, value in fine_tuned["state_dict"].items():
-        other = start["state_dict"][key]
+    for key, value in fine_tuned.state_dict.items():
+        other = start.state_dict[key]
         if value.is_floating_point():
             state[key] = alpha * value.float() + (1 - alpha) * other.float()
         else:
             state[key] = value
-    kept = {k: v for k, v in fine_tuned.items() if k not in ("metrics", "best_score", "best_epoch")}
-    return {**kept, "state_dict": state, "blend": {"alpha": alpha}}
+    return Checkpoint(a, state, epoch=fine_tuned.epoch, config=fine_tuned.config)
 
 
 def main() -> None:
@@ -41,10 +42,7 @@ def main() -> None:
     a = p.parse_args()
     if not 0.0 <= a.alpha <= 1.0:
         raise SystemExit("--alpha must be in [0, 1]")
-    ckpt = blend(load_checkpoint(a.fine_tuned), load_checkpoint(a.start), a.alpha)
-    for key in ("optimizer", "scheduler", "scaler", "rng", "history"):
-        ckpt.pop(key, None)
-    atomic_save(ckpt, a.out)
+    blend(load_checkpoint(a.fine_tuned), load_checkpoint(a.start), a.alpha).save(a.out)
     print(f"{a.out}: {a.alpha} x {a.fine_tuned} + {1 - a.alpha:.2f} x {a.start}")
 
 

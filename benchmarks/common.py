@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from personseg.engine.amp import cpu_has_bf16
+from personseg.device import cpu_has_bf16
 
 DEFAULT_DATA = ["../shared/data/ccp", "../shared/data/humanseg290"]
 
@@ -60,12 +60,12 @@ def save(results: dict, path: str | None) -> None:
         Path(path).write_text(text)
 
 
-def parser(doc: str, model: str = "unet", img_size: int = 256) -> argparse.ArgumentParser:
+def parser(doc: str, model: str = "unet", input_size: int = 256) -> argparse.ArgumentParser:
     """The options every speed benchmark takes."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--data", nargs="+", default=DEFAULT_DATA)
     p.add_argument("--model", default=model)
-    p.add_argument("--img-size", type=int, default=img_size)
+    p.add_argument("--input-size", type=int, default=input_size)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--json", help="also write the results here")
     return p

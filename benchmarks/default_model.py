@@ -28,7 +28,7 @@ from personseg.inference import Segmenter, evaluate_samples
 
 def edge_scores(seg: Segmenter, samples) -> dict[str, float]:
     """Scores with the network's own edge and with the guided-filter edge."""
-    keys, scores, own = ("mean_iou", "mean_dice", "boundary_f1"), {}, seg.refine
+    keys, scores, own = ("mean_iou", "mean_dice", "mean_boundary_f1"), {}, seg.refine
     for refine, name in (("none", "plain"), ("guided", "guided")):
         seg.refine = refine
         r = evaluate_samples(seg, samples)
@@ -91,7 +91,7 @@ def main() -> None:
                 name = Path(root).name
                 if backend == "torch":
                     row[name] = {
-                        k: r[k] for k in ("n_images", "mean_iou", "mean_dice", "boundary_f1")
+                        k: r[k] for k in ("n_images", "mean_iou", "mean_dice", "mean_boundary_f1")
                     }
                     if a.refine:
                         row[name]["edges"] = edge_scores(seg, split_samples(root))

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from personseg.data.splits import load_root, negative_split, read_split, select
-from personseg.export import bundle_checkpoint, export_onnx, quantize_onnx
+from personseg.export import export_onnx, quantize_onnx, slim_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "personseg" / "weights"
 
@@ -41,7 +41,7 @@ def main() -> None:
     )
     a = p.parse_args()
     pt = WEIGHTS / "person-default.pt"
-    b = bundle_checkpoint(a.checkpoint, pt, resize="fit", input_size=a.size)
+    b = slim_checkpoint(a.checkpoint, pt, resize="fit", input_size=a.size)
     print(f"{pt}: {b['size_mb']:.1f} MB, max probability difference {b['max_abs_diff']:.1e}")
     images = calibration_images({a.ccp: 30, a.humanseg: 10}) + negative_split(a.objects)[:10]
     fp32 = WEIGHTS / "person-default-fp32.onnx"

@@ -26,7 +26,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/ccp")
     p.add_argument("--model", default="unet-small")
-    p.add_argument("--img-size", type=int, default=128)
+    p.add_argument("--input-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--json")
     a = p.parse_args()
@@ -35,7 +35,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for precision in ("fp32", "auto"):
             cfg = TrainConfig(
-                data=DataConfig(roots=(a.data,), img_size=a.img_size),
+                data=DataConfig(roots=(a.data,), input_size=a.input_size),
                 model=ModelConfig(a.model),
                 epochs=a.epochs,
                 patience=0,
@@ -57,7 +57,13 @@ def main() -> None:
         results["auto"]["evaluate_mean_dice"] - results["fp32"]["evaluate_mean_dice"]
     )
     save(
-        {"data": a.data, "model": a.model, "img_size": a.img_size, "epochs": a.epochs, **results},
+        {
+            "data": a.data,
+            "model": a.model,
+            "input_size": a.input_size,
+            "epochs": a.epochs,
+            **results,
+        },
         a.json,
     )
 

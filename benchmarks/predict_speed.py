@@ -19,7 +19,7 @@ def main() -> None:
     images = real_images(a.data, a.images)
     common = {
         "model": a.model,
-        "img_size": a.img_size,
+        "input_size": a.input_size,
         "batch_size": a.batch_size,
         "images": images,
     }

@@ -20,7 +20,7 @@ def main() -> None:
     a = p.parse_args()
     common = {
         "model": a.model,
-        "img_size": a.img_size,
+        "input_size": a.input_size,
         "batch_size": a.batch_size,
         "steps": a.steps,
         "data_roots": a.data,

@@ -98,5 +98,5 @@ def run(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.C
 
 TINY_TRAIN = [
     *("--model", "unet-small", "--model-arg", "base_channels=4"),
-    *("--img-size", "32", "--workers", "0"),
+    *("--input-size", "32", "--workers", "0"),
 ]

@@ -23,7 +23,7 @@ def test_help_lists_the_subcommands():
     "args, message",
     [
         (["train", "--data", "no/such/folder", "--epochs", "1"], "no/such/folder/images not found"),
-        (["train", "--data", "x", "--img-size", "100"], "multiple of 16"),
+        (["train", "--data", "x", "--input-size", "100"], "multiple of 16"),
         (["train", "--data", "x", "--model", "nope"], None),  # fails on data first, still 1 line
         (["predict", "missing.jpg", "--model", "x.pt"], "input not found: missing.jpg"),
         (["evaluate", "--model", "missing.pt", "--data", "."], "checkpoint not found"),
@@ -121,7 +121,7 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
         "unet-small",
         "--epochs",
         "2",
-        "--img-size",
+        "--input-size",
         "96",
         "--batch-size",
         "2",
@@ -156,9 +156,9 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
         "mean_dice",
         "pooled_iou",
         "pooled_dice",
-        "precision",
-        "recall",
-        "boundary_f1",
+        "mean_precision",
+        "mean_recall",
+        "mean_boundary_f1",
     ):
         assert 0.0 <= res[key] <= 1.0, key
     # after 16 steps the model must find people (IoU 0 would mean it marks nothing; it reached

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import REPO, run
 
+from personseg.checkpoint import bundled_checkpoint, load_checkpoint
 from personseg.data import load_image, load_mask
 from personseg.data.splits import load_root, negative_split, read_split, select
 from personseg.data.synth import background_files
-from personseg.engine.checkpoint import bundled_checkpoint, load_checkpoint
 from personseg.inference import Segmenter
 from personseg.inference.run import sample_image
 from personseg.metrics import MetricAccumulator
@@ -27,9 +27,9 @@ def test_bundled_weights_are_small_and_load_with_weights_only():
     path = bundled_checkpoint()
     assert path.stat().st_size <= 25 * 2**20
     ckpt = load_checkpoint(path)  # torch.load(weights_only=True) inside
-    assert ckpt["model"]["name"] == "unet-efficientnet-lite0"
+    assert ckpt.spec.name == "unet-efficientnet-lite0"
     # shipped for prediction at about 448² pixels shaped like the photo (MODEL_CARD.md)
-    assert (ckpt["input_size"], ckpt["resize"]) == (448, "fit")
+    assert (ckpt.spec.input_size, ckpt.spec.resize) == (448, "fit")
 
 
 def test_demo_writes_four_pictures_of_the_sample_photo(tmp_path):

@@ -13,10 +13,11 @@ import torch
 from conftest import ENV, real_subset, run
 from test_negatives import write_negatives
 
+from personseg.checkpoint import load_checkpoint
 from personseg.config import TrainConfig
 from personseg.data import SegmentationDataset, eval_transform, make_loader, split_roots
-from personseg.engine import evaluate, load_checkpoint, model_from_checkpoint
-from personseg.engine.amp import Runtime
+from personseg.device import Runtime
+from personseg.engine import evaluate
 from personseg.losses import CombinedLoss
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
@@ -25,7 +26,7 @@ SMALL = [
     "unet-small",
     "--model-arg",
     "base_channels=8",
-    "--img-size",
+    "--input-size",
     "64",
     "--batch-size",
     "2",
@@ -59,13 +60,13 @@ def test_two_processes_train_validate_like_one_and_resume(tmp_path, shared_data)
     # process scoring the same 7 validation images (7 = 4 + 3 across ranks: uneven shards)
     # gives the distributed figures of that epoch
     ckpt = load_checkpoint(run_dir / "last.pt")
-    assert not any(k.startswith("module.") for k in ckpt["state_dict"])
+    assert not any(k.startswith("module.") for k in ckpt.state_dict)
     cfg = TrainConfig.load(run_dir / "config.yaml")
     _, val = split_roots([root])
     ds = SegmentationDataset(val, eval_transform(64), cache_size=round(64 * 1.25))
     rt = Runtime(torch.device("cpu"), "fp32", cfg.channels_last)
     single = evaluate(
-        rt.prepare(model_from_checkpoint(ckpt)),
+        rt.prepare(ckpt.model()),
         make_loader(ds, 2, train=False, workers=0),
         CombinedLoss(),
         rt,
@@ -84,10 +85,10 @@ STEP = textwrap.dedent("""
     import sys
     import torch
     from torch import nn
-    from personseg.engine.amp import Runtime
+    from personseg.device import Runtime
     from personseg.engine.distributed import close_distributed, init_distributed, is_dist
     from personseg.engine.distributed import rank, world_size
-    from personseg.engine.trainer import train_one_epoch
+    from personseg.engine.loop import train_one_epoch
     from personseg.losses import CombinedLoss
     from personseg.models import create_model
 

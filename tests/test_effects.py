@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from personseg.checkpoint import ModelSpec
 from personseg.data.dataset import Sample
 from personseg.inference import Segmenter, evaluate_samples
 from personseg.inference.effects import (
@@ -16,6 +17,7 @@ from personseg.inference.effects import (
     cutout,
     guided_filter,
     parse_color,
+    refine_edge,
     replace_background,
 )
 from personseg.metrics import iou_score
@@ -109,11 +111,11 @@ def test_guided_filter_moves_a_blurry_edge_onto_the_image_edge():
 
 def test_alpha_matte_is_soft_only_near_the_edge():
     image, hard = person_on_blue()
-    alpha = alpha_matte(image, hard * 0.9 + 0.05, refine="none")
+    alpha = alpha_matte(image, hard * 0.9 + 0.05)
     assert alpha.min() == 0 and alpha.max() == 1
     assert ((alpha > 0) & (alpha < 1)).sum() == 0  # 0.05 / 0.95 are outside the soft band
     with pytest.raises(ValueError, match="does not match"):
-        alpha_matte(image, hard[:10], refine="none")
+        alpha_matte(image, hard[:10])
 
 
 @pytest.mark.parametrize(
@@ -179,7 +181,10 @@ def _disc_sample(tmp_path) -> tuple[np.ndarray, np.ndarray, list[Sample]]:
 
 def test_guided_refine_moves_every_output_onto_the_photos_edge(tmp_path):
     image, truth, samples = _disc_sample(tmp_path)
-    seg = Segmenter(_blocky_logits, 96, (0.5,) * 3, (0.5,) * 3, resize="stretch")
+    seg = Segmenter(
+        _blocky_logits,
+        ModelSpec("unet", input_size=96, resize="stretch", mean=(0.5,) * 3, std=(0.5,) * 3),
+    )
     assert seg.refine == "guided"  # the default: masks, effects and scores share this edge
     guided = evaluate_samples(seg, samples)
     guided_mask = apply_effect(image, seg.predict(image), "mask") > 0
@@ -189,19 +194,19 @@ def test_guided_refine_moves_every_output_onto_the_photos_edge(tmp_path):
     assert (plain["refine"], guided["refine"]) == ("none", "guided")
     # the guided edge follows the photo's edge, so it scores better than the blocky map
     assert guided["mean_iou"] > plain["mean_iou"] + 0.01
-    assert guided["boundary_f1"] > plain["boundary_f1"]
+    assert guided["mean_boundary_f1"] > plain["mean_boundary_f1"]
     # the mask effect is the evaluated mask, whichever the edge
     truth = truth.astype(bool)
     assert (guided_mask ^ truth).sum() < (plain_mask ^ truth).sum()
     assert iou_score(guided_mask, truth) == pytest.approx(guided["mean_iou"])
 
 
-def test_apply_effect_refines_a_raw_map_only_when_asked():
+def test_apply_effect_uses_the_edge_it_is_given_and_refine_edge_fixes_a_raw_one():
     image, hard = person_on_blue()
     raw = cv2.resize(cv2.resize(hard, (9, 12), interpolation=cv2.INTER_AREA), (90, 120))
     as_given = apply_effect(image, raw, "mask")
     assert np.array_equal(as_given, ((raw > 0.5) * 255).astype(np.uint8))
-    refined = apply_effect(image, raw, "mask", refine="guided") > 0
+    refined = apply_effect(image, refine_edge(image, raw), "mask") > 0
     assert (refined ^ (hard > 0)).sum() < ((as_given > 0) ^ (hard > 0)).sum()
     with pytest.raises(ValueError, match="refine must be one of"):
-        apply_effect(image, raw, "mask", refine="sharp")
+        refine_edge(image, raw, "sharp")

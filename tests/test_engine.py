@@ -7,18 +7,18 @@ import torch
 import yaml
 
 from personseg import Segmenter
+from personseg.checkpoint import atomic_save, load_checkpoint
 from personseg.config import DataConfig, ModelConfig, TrainConfig
 from personseg.data import SegmentationDataset, eval_transform, find_pairs, make_loader
-from personseg.engine import evaluate, fit, load_checkpoint
-from personseg.engine.amp import Runtime
-from personseg.engine.checkpoint import atomic_save
+from personseg.device import Runtime
+from personseg.engine import evaluate, fit
 from personseg.losses import CombinedLoss
 from personseg.models import create_model
 
 
 def tiny_config(root, out, epochs=2, **kw) -> TrainConfig:
     return TrainConfig(
-        data=DataConfig(roots=(str(root),), img_size=32, num_workers=0, val_fraction=0.25),
+        data=DataConfig(roots=(str(root),), input_size=32, num_workers=0, val_fraction=0.25),
         model=ModelConfig("unet-small", {"base_channels": 4}),
         out=str(out),
         epochs=epochs,
@@ -38,15 +38,15 @@ def test_fit_writes_the_run_and_resume_continues(tiny_root, tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert result["epochs_run"] == 2
     saved = TrainConfig.load(run / "config.yaml")
-    assert saved.model.name == "unet-small" and saved.data.img_size == 32
+    assert saved.model.name == "unet-small" and saved.data.input_size == 32
 
     last = torch.load(run / "last.pt", weights_only=True)
-    assert last["epoch"] == 2 and last["model"] == {
-        "name": "unet-small",
-        "kwargs": {"base_channels": 4},
-    }
-    assert last["input_size"] == 32 and last["normalization"]["mean"] == [0.485, 0.456, 0.406]
-    assert {"torch", "personseg"} <= set(last["versions"])
+    assert last["format"] == "personseg-checkpoint-v2" and last["epoch"] == 2
+    spec = last["spec"]  # beside the state_dict, plain types (weights_only)
+    assert (spec["name"], spec["kwargs"]) == ("unet-small", {"base_channels": 4})
+    assert spec["input_size"] == 32 and spec["mean"] == [0.485, 0.456, 0.406]
+    assert spec["divisor"] == 16  # asked of UNet
+    assert {"torch", "personseg"} <= set(spec["versions"])
 
     with pytest.raises(ValueError, match="already holds a run"):
         fit(tiny_config(tiny_root, run, epochs=3))
@@ -59,8 +59,8 @@ def test_fit_writes_the_run_and_resume_continues(tiny_root, tmp_path):
     resumed = torch.load(run / "last.pt", weights_only=True)
     assert resumed["epoch"] == 3
     # the optimizer continued: Adam's step count is 3 epochs' worth of steps
-    steps = resumed["optimizer"]["state"][0]["step"].item()
-    assert steps == 3 * last["optimizer"]["state"][0]["step"].item() / 2
+    steps = resumed["training"]["optimizer"]["state"][0]["step"].item()
+    assert steps == 3 * last["training"]["optimizer"]["state"][0]["step"].item() / 2
 
 
 def test_same_seed_gives_the_same_first_epoch(tiny_root, tmp_path):
@@ -81,9 +81,9 @@ def test_early_stopping(tiny_root, tmp_path, monkeypatch):
             "loss": 1.0,
             "mean_dice": next(scores),
             "mean_iou": 0.1,
-            "precision": 0.1,
-            "recall": 0.1,
-            "boundary_f1": 0.1,
+            "mean_precision": 0.1,
+            "mean_recall": 0.1,
+            "mean_boundary_f1": 0.1,
         }
 
     monkeypatch.setattr(trainer, "evaluate", fake_evaluate)
@@ -139,11 +139,17 @@ def test_segmenter_returns_probabilities_at_image_resolution(tiny_root, tmp_path
 
 
 def test_config_validation_and_yaml_round_trip(tmp_path):
-    with pytest.raises(ValueError, match="multiple of 16"):
-        DataConfig(img_size=100)
+    with pytest.raises(ValueError, match="multiple of 16 for unet .* try 96"):
+        TrainConfig(data={"input_size": 100})
+    # the divisor is the model's own: 48 suits the U-Net, not EfficientNet-Lite's 5 halvings
+    assert TrainConfig(data={"input_size": 48}).data.input_size == 48
+    with pytest.raises(ValueError, match="multiple of 32 for unet-efficientnet-lite0"):
+        TrainConfig(data={"input_size": 48}, model={"name": "unet-efficientnet-lite0"})
+    # a run's config.yaml written before the rename still loads
+    assert TrainConfig(data={"img_size": 64}).data.input_size == 64
     with pytest.raises(ValueError, match="unknown TrainConfig setting"):
         TrainConfig.from_dict({"epoch": 3})
-    cfg = TrainConfig(data={"roots": ["a", "b"], "img_size": 64}, epochs=3)
+    cfg = TrainConfig(data={"roots": ["a", "b"], "input_size": 64}, epochs=3)
     cfg.save(tmp_path / "c.yaml")
     assert yaml.safe_load((tmp_path / "c.yaml").read_text())["data"]["roots"] == ["a", "b"]
     assert TrainConfig.load(tmp_path / "c.yaml") == cfg
@@ -210,7 +216,7 @@ def test_init_starts_from_a_checkpoint_and_refuses_another_architecture(
 
     first = tmp_path / "first"
     fit(tiny_config(tiny_root, first, epochs=1))
-    start = load_checkpoint(first / "last.pt")["state_dict"]
+    start = load_checkpoint(first / "last.pt").state_dict
     cfg = tiny_config(tiny_root, tmp_path / "second", epochs=1, init=str(first / "last.pt"))
     cfg = replace(cfg, data=replace(cfg.data, mean=(0.5, 0.5, 0.5)))
     seen, real = {}, trainer.train_one_epoch

@@ -7,9 +7,14 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from personseg.data.transforms import fit_shape
+from personseg.checkpoint import ModelSpec
+from personseg.data.geometry import fit_shape
 from personseg.inference import Segmenter
 from personseg.models import create_model
+
+
+def _spec(size: int) -> ModelSpec:
+    return ModelSpec("unet-small", input_size=size, resize="fit", mean=(0.5,) * 3, std=(0.25,) * 3)
 
 
 @given(st.integers(16, 3000), st.integers(16, 3000), st.sampled_from([128, 256, 320]))
@@ -29,7 +34,7 @@ def test_portrait_photo_gets_a_tall_input():
 def test_fit_batches_of_mixed_shapes_equal_one_by_one():
     torch.manual_seed(0)
     model = create_model("unet-small", base_channels=4)
-    seg = Segmenter(model, 64, (0.5,) * 3, (0.25,) * 3, resize="fit", precision="fp32")
+    seg = Segmenter(model, _spec(64), precision="fp32")
     rng = np.random.default_rng(0)
     images = [
         rng.integers(0, 255, shape, dtype=np.uint8)
@@ -43,9 +48,11 @@ def test_fit_batches_of_mixed_shapes_equal_one_by_one():
 
 def test_fit_never_enlarges_a_photo_past_its_own_pixel_count():
     model = create_model("unet-small", base_channels=4)
-    seg = Segmenter(model, 384, (0.5,) * 3, (0.25,) * 3, resize="fit", precision="fp32")
+    seg = Segmenter(model, _spec(384), precision="fp32")
     small = np.zeros((256, 256, 3), np.uint8)
-    assert seg.prepare(small)[0].shape == (3, 256, 256)  # not 384×384: no made-up pixels
+    _, h, w = seg.prepare(small)[0].shape
+    assert 256**2 <= h * w <= 1.1 * 256**2  # not 384×384: no made-up pixels
+    assert h % 16 == 0 and w % 16 == 0  # unet-small's own divisor, not another model's
     large = np.zeros((830, 550, 3), np.uint8)
     _, h, w = seg.prepare(large)[0].shape
     assert h > w and 0.9 * 384**2 <= h * w <= 1.1 * 384**2

@@ -60,12 +60,15 @@ def test_hand_computed_example_and_threshold():
     prob[1, :2] = 0.9
     prob[3, 3] = 0.4  # below the threshold
     out = evaluate_metrics(torch.from_numpy(prob)[None, None], truth[None, None])
-    assert out["dice"] == pytest.approx(2 * 2 / (4 + 4))
-    assert out["iou"] == pytest.approx(2 / 6)
-    assert out["precision"] == pytest.approx(0.5)
-    assert out["recall"] == pytest.approx(0.5)
+    assert out["mean_dice"] == pytest.approx(2 * 2 / (4 + 4))
+    assert out["mean_iou"] == pytest.approx(2 / 6)
+    assert out["mean_precision"] == pytest.approx(0.5)
+    assert out["mean_recall"] == pytest.approx(0.5)
+    assert not {"dice", "iou", "precision", "recall", "boundary_f1"} & set(out)  # one name each
     assert out["mean_accuracy"] == pytest.approx(12 / 16)
-    assert evaluate_metrics(prob[None], truth[None], threshold=0.3)["iou"] == pytest.approx(2 / 7)
+    assert evaluate_metrics(prob[None], truth[None], threshold=0.3)["mean_iou"] == pytest.approx(
+        2 / 7
+    )
 
 
 def test_pooled_differs_from_mean_as_documented():

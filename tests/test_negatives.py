@@ -142,8 +142,8 @@ def test_false_positives_counts_photos_with_marked_pixels(tmp_path, columns, fla
     import torch
 
     from personseg.data.synth import NegativeDataset
-    from personseg.engine.amp import Runtime
-    from personseg.engine.trainer import false_positives
+    from personseg.device import Runtime
+    from personseg.engine.loop import false_positives
 
     class Columns(torch.nn.Module):
         def forward(self, x):
@@ -162,13 +162,13 @@ def test_false_positives_counts_photos_with_marked_pixels(tmp_path, columns, fla
 
 
 def test_training_set_holds_each_part_with_its_share(tmp_path):
-    from personseg.engine.trainer import training_set
+    from personseg.engine.loaders import training_set
 
     root = write_root(tmp_path / "data", n=8, size=(48, 40))
     neg = write_negatives(tmp_path / "neg", n=6)
     d = DataConfig(
         roots=(str(root),),
-        img_size=32,
+        input_size=32,
         negatives=(str(neg),),
         negatives_share=0.25,
         composites=4,

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from personseg import device as amp
 from personseg.bench import bench_predict, bench_train
 from personseg.data import SegmentationDataset, eval_transform, find_pairs
-from personseg.engine import amp
-from personseg.engine.amp import Runtime, grad_scaler, resolve_precision
+from personseg.device import Runtime, resolve_precision
+from personseg.engine.state import grad_scaler
 from personseg.models import create_model
 
 
@@ -56,7 +57,7 @@ def test_decode_cache_serves_items_without_the_files(tiny_root):
 def test_bench_functions_report_sane_numbers(tiny_root):
     r = bench_train(
         "unet-small",
-        img_size=32,
+        input_size=32,
         batch_size=4,
         precision="bf16",
         steps=2,
@@ -68,7 +69,7 @@ def test_bench_functions_report_sane_numbers(tiny_root):
     assert r["peak_memory_mb"] > 0
     images = [np.zeros((40, 30, 3), np.uint8)] * 4
     p = bench_predict(
-        "unet-small", img_size=32, batch_size=2, precision="fp32", images=images, repeats=1
+        "unet-small", input_size=32, batch_size=2, precision="fp32", images=images, repeats=1
     )
     assert p["ms_per_image"] > 0 and p["n_images"] == 4
 

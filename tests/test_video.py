@@ -13,16 +13,19 @@ import torch
 from conftest import ENV, REPO
 
 from personseg.bench import synthetic_clip, write_video
+from personseg.checkpoint import Checkpoint, ModelSpec
 from personseg.inference import Segmenter
 from personseg.inference.video import TemporalSmoother, segment_video
 from personseg.models import create_model
+
+SPEC = ModelSpec("unet-small", input_size=32, mean=(0.5,) * 3, std=(0.25,) * 3)
 
 
 @pytest.fixture(scope="module")
 def tiny_segmenter() -> Segmenter:
     torch.manual_seed(0)
     model = create_model("unet-small", base_channels=4)
-    return Segmenter(model, 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), precision="fp32")
+    return Segmenter(model, SPEC, precision="fp32")
 
 
 def make_clip(path, n=12, size=(48, 64), fps=12.0, motion="pan"):
@@ -94,21 +97,8 @@ def test_smoothing_strength_is_checked():
 def test_webcam_without_a_display_is_one_line(tmp_path):
     env = {k: v for k, v in ENV.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     ckpt = tmp_path / "m.pt"
-    from personseg.engine.checkpoint import atomic_save
-
     model = create_model("unet-small", base_channels=4)
-    atomic_save(
-        {
-            "format": "personseg-checkpoint-v1",
-            "model": {"name": "unet-small", "kwargs": {"base_channels": 4}},
-            "state_dict": model.state_dict(),
-            "input_size": 32,
-            "resize": "letterbox",
-            "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3},
-            "threshold": 0.5,
-        },
-        ckpt,
-    )
+    Checkpoint(SPEC.replace(kwargs={"base_channels": 4}), model.state_dict()).save(ckpt)
     proc = subprocess.run(
         [sys.executable, "-m", "personseg", "webcam", "--model", str(ckpt)],
         env=env,

@@ -1,8 +1,7 @@
 """personseg: person segmentation with U-Net — train, evaluate and predict person masks."""
 
-__version__ = "0.1.0"
-
-from personseg.inference import Segmenter
+from personseg._version import __version__
+from personseg.inference.segmenter import Segmenter
 from personseg.losses import CombinedLoss
 from personseg.metrics import dice_coefficient, evaluate_metrics, iou_score
 from personseg.models import UNet, create_model, list_models

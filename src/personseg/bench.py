@@ -19,12 +19,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from personseg.config import IMAGENET_MEAN, IMAGENET_STD
+from personseg.checkpoint import ModelSpec
 from personseg.data import SegmentationDataset, load_image, make_loader, split_roots
 from personseg.data import train_transform as train_preset
-from personseg.engine.amp import Runtime, grad_scaler
-from personseg.engine.trainer import train_one_epoch
-from personseg.inference import Segmenter
+from personseg.device import Runtime
+from personseg.engine.loop import train_one_epoch
+from personseg.engine.state import grad_scaler
+from personseg.inference.segmenter import Segmenter
 from personseg.losses import CombinedLoss
 from personseg.models import create_model
 
@@ -59,7 +60,7 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def bench_train(
     model: str = "unet",
-    img_size: int = 256,
+    input_size: int = 256,
     batch_size: int = 8,
     precision: str = "auto",
     steps: int = 10,
@@ -77,10 +78,12 @@ def bench_train(
     t0 = time.perf_counter()
     if data_roots:
         samples, _ = split_roots(data_roots)
-        cache_size = round(img_size * 1.25) if cache else None
-        dataset: Dataset = SegmentationDataset(samples, train_preset(img_size, resize), cache_size)
+        cache_size = round(input_size * 1.25) if cache else None
+        dataset: Dataset = SegmentationDataset(
+            samples, train_preset(input_size, resize), cache_size
+        )
     else:
-        dataset = _Synthetic(img_size, max(64, batch_size * 4))
+        dataset = _Synthetic(input_size, max(64, batch_size * 4))
     batches = _forever(make_loader(dataset, batch_size, train=True, workers=workers))
     net = rt.prepare(create_model(model))
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
@@ -91,7 +94,7 @@ def bench_train(
     return {
         "task": "train",
         "model": model,
-        "img_size": img_size,
+        "input_size": input_size,
         "batch_size": batch_size,
         "precision": rt.precision,
         "channels_last": channels_last,
@@ -109,7 +112,7 @@ def bench_train(
 
 def bench_predict(
     model: str = "unet",
-    img_size: int = 256,
+    input_size: int = 256,
     batch_size: int = 8,
     precision: str = "auto",
     backend: str = "torch",
@@ -121,29 +124,21 @@ def bench_predict(
     """Milliseconds per image through :class:`Segmenter` (best of ``repeats`` passes)."""
     torch.manual_seed(0)
     net = create_model(model).eval()
+    spec = ModelSpec(model, input_size=input_size)
     if images is None:
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 255, (480, 360, 3), dtype=np.uint8) for _ in range(16)]
     if backend == "onnx":
         from personseg.export.onnx import export_model
 
-        meta = {
-            "model": {"name": model, "kwargs": {}},
-            "input_size": img_size,
-            "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-            "threshold": 0.5,
-            "resize": "letterbox",
-        }
         with tempfile.TemporaryDirectory() as tmp:
-            export_model(net, meta, Path(tmp) / "m.onnx", check_images=images[:2])
-            seg = Segmenter.from_checkpoint(Path(tmp) / "m.onnx")
+            export_model(net, spec, Path(tmp) / "m.onnx", check_images=images[:2])
+            seg = Segmenter.load(Path(tmp) / "m.onnx")
         precision = "fp32"
     elif backend == "torch":
         seg = Segmenter(
             net,
-            img_size,
-            IMAGENET_MEAN,
-            IMAGENET_STD,
+            spec,
             device=device,
             precision=precision,
             optimize=optimize,
@@ -162,7 +157,7 @@ def bench_predict(
     return {
         "task": "predict",
         "model": model,
-        "img_size": img_size,
+        "input_size": input_size,
         "batch_size": batch_size,
         "optimized": optimize and backend == "torch",
         "backend": backend,

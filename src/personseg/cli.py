@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from personseg import __version__
-from personseg.config import AUGMENTS, INFERENCE_RESIZES, PRECISIONS
+from personseg.config import AUGMENTS, PRECISIONS, RESIZES
 from personseg.inference.effects import EFFECTS, REFINES
 
 log = logging.getLogger("personseg")
@@ -64,7 +64,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="model keyword argument, e.g. bilinear=false or base_channels=48",
     )
-    p.add_argument("--img-size", type=int, help="square training input size (default 256)")
+    p.add_argument("--input-size", type=int, help="square training input size (default 256)")
     p.add_argument(
         "--init",
         metavar="CKPT",
@@ -346,9 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument(
         "--resize",
-        choices=INFERENCE_RESIZES,
+        choices=RESIZES,
         help=".pt only: how the shipped model resizes images at prediction; fit = about "
-        "img_size² pixels shaped like the image (default: as trained)",
+        "input_size² pixels shaped like the image (default: as trained)",
     )
     exp.add_argument(
         "--input-size",
@@ -373,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", parents=_common(), help="measure training or prediction speed")
     bench.add_argument("task", choices=["train", "predict"])
     bench.add_argument("--model", default="unet", help="registered model name (random weights)")
-    bench.add_argument("--img-size", type=int, default=256)
+    bench.add_argument("--input-size", type=int, default=256)
     bench.add_argument("--batch-size", type=int, default=8)
     bench.add_argument("--precision", choices=PRECISIONS, default="auto")
     bench.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="predict only")
@@ -405,7 +405,7 @@ def train_config(args: argparse.Namespace):
             "data",
             "model",
             "model_arg",
-            "img_size",
+            "input_size",
             "init",
             "resize",
             "augment",
@@ -442,7 +442,7 @@ def train_config(args: argparse.Namespace):
     values = TrainConfig.load(args.config).to_dict() if args.config else TrainConfig().to_dict()
     data, model = values["data"], values["model"]
     flags = {
-        "img_size": args.img_size,
+        "input_size": args.input_size,
         "resize": args.resize,
         "val_fraction": args.val_fraction,
         "num_workers": args.workers,
@@ -489,22 +489,30 @@ def train_config(args: argparse.Namespace):
 
 
 def load_segmenter(args: argparse.Namespace, model: str | Path):
-    from personseg.inference.segmenter import Segmenter, check_input_size
+    """The model on the chosen backend; ``--backend onnx`` with a ``.pt`` exports it beside
+    itself first (checked against PyTorch; once, until the ``.pt`` changes)."""
+    from personseg.checkpoint import BUNDLED
+    from personseg.inference.segmenter import Segmenter
 
-    if args.input_size is not None:
-        check_input_size(args.input_size)  # before the model loads
+    if args.input_size is not None and args.input_size < 1:
+        raise ValueError(f"--input-size must be positive, got {args.input_size}")
+    if args.backend == "onnx" and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
+        from personseg.export import onnx_for_checkpoint
+
+        model = onnx_for_checkpoint(model)
     seg = Segmenter.load(model, args.backend, args.device, args.precision)
     seg.refine = args.refine
-    seg.input_size = args.input_size or seg.input_size
+    if args.input_size is not None:
+        seg.input_size = args.input_size  # checked against the model's size divisor
     return seg
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from personseg.export import bundle_checkpoint, export_onnx, quantize_onnx
+    from personseg.export import export_onnx, quantize_onnx, slim_checkpoint
     from personseg.inference import collect_inputs
 
     if Path(args.out).suffix == ".pt":
-        b = bundle_checkpoint(args.model, args.out, resize=args.resize, input_size=args.input_size)
+        b = slim_checkpoint(args.model, args.out, resize=args.resize, input_size=args.input_size)
         print(
             f"wrote {b['path']} ({b['size_mb']:.1f} MB, float16 weights); largest probability "
             f"difference from the full checkpoint on a test batch: {b['max_abs_diff']:.1e}"
@@ -540,7 +548,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.task == "train":
         r = bench.bench_train(
             args.model,
-            args.img_size,
+            args.input_size,
             args.batch_size,
             args.precision,
             args.steps,
@@ -550,7 +558,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             device=args.device,
         )
         print(
-            f"train {r['model']} {r['img_size']}px batch {r['batch_size']} {r['precision']}: "
+            f"train {r['model']} {r['input_size']}px batch {r['batch_size']} {r['precision']}: "
             f"{r['images_per_s']:.2f} images/s, data wait {100 * r['data_wait']:.1f} %, "
             f"peak memory {r['peak_memory_mb']:.0f} MB"
         )
@@ -558,7 +566,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         images = bench.real_images(args.data, 32) if args.data else None
         r = bench.bench_predict(
             args.model,
-            args.img_size,
+            args.input_size,
             args.batch_size,
             args.precision,
             args.backend,
@@ -566,7 +574,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             device=args.device,
         )
         print(
-            f"predict {r['model']} {r['img_size']}px batch {r['batch_size']} {r['backend']} "
+            f"predict {r['model']} {r['input_size']}px batch {r['batch_size']} {r['backend']} "
             f"{r['precision']}: {r['ms_per_image']:.1f} ms/image"
         )
     if args.json:
@@ -649,7 +657,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"{result['n_images']} images ({what}): mean IoU {result['mean_iou']:.4f}, "
         f"mean Dice {result['mean_dice']:.4f}, pooled IoU {result['pooled_iou']:.4f}, "
-        f"boundary F1 {result['boundary_f1']:.4f}, {result['ms_per_image']:.1f} ms/image"
+        f"boundary F1 {result['mean_boundary_f1']:.4f}, {result['ms_per_image']:.1f} ms/image"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

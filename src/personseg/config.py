@@ -14,9 +14,9 @@ import yaml
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_MODES = ("letterbox", "stretch")
-# Prediction may also use "fit": about img_size² pixels shaped like the image (multiples of 32).
-INFERENCE_RESIZES = ("letterbox", "fit", "stretch")
+# How images are resized to the model's input: letterbox (aspect kept, zero padding), fit
+# (prediction only: about input_size² pixels shaped like the image), stretch (a plain square).
+RESIZES = ("letterbox", "fit", "stretch")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUGMENTS = ("seed", "strong")
 
@@ -26,11 +26,11 @@ class DataConfig:
     """Where the images and masks are and how they are split and resized."""
 
     roots: tuple[str, ...] = ()
-    img_size: int = 256
+    input_size: int = 256  # training input: a square of this side
     resize: str = "letterbox"
     val_fraction: float = 0.2
     num_workers: int = -1  # -1: chosen from the core count
-    cache: bool = True  # decode each image once, keep it in memory at ~1.25x img_size
+    cache: bool = True  # decode each image once, keep it in memory at ~1.25x input_size
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     augment: str = "seed"  # "seed" (the seed's augmentation) or "strong" (scale, colour, noise)
@@ -50,13 +50,15 @@ class DataConfig:
         object.__setattr__(self, "negatives", tuple(str(r) for r in negatives))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
-        if self.img_size < 32 or self.img_size % 16:
+        if self.input_size < 1:
+            raise ValueError(f"input_size must be positive, got {self.input_size}")
+        if self.resize not in RESIZES:
+            raise ValueError(f"resize must be one of {RESIZES}, got {self.resize!r}")
+        if self.resize == "fit":
             raise ValueError(
-                f"img_size must be a multiple of 16 and at least 32 (the U-Net halves it 4 times); "
-                f"got {self.img_size}, try {max(32, round(self.img_size / 16) * 16)}"
+                "resize fit is for prediction only (personseg export --resize fit); "
+                "train with letterbox or stretch"
             )
-        if self.resize not in RESIZE_MODES:
-            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
         if self.augment not in AUGMENTS:
@@ -116,7 +118,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
-            object.__setattr__(self, "data", DataConfig(**_known(DataConfig, self.data)))
+            data = dict(self.data)
+            if "img_size" in data:  # the name until 2026-11-26 (runs' config.yaml still use it)
+                data.setdefault("input_size", data.pop("img_size"))
+            object.__setattr__(self, "data", DataConfig(**_known(DataConfig, data)))
         if isinstance(self.model, dict):
             object.__setattr__(self, "model", ModelConfig(**_known(ModelConfig, self.model)))
         for name in ("epochs", "batch_size", "accumulate"):
@@ -132,6 +137,18 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
+        self._check_input_size()
+
+    def _check_input_size(self) -> None:
+        """The training input size must suit the model (asked of its registered class)."""
+        from personseg.models.registry import size_divisor  # models import torch: only here
+
+        d, size = size_divisor(self.model.name), self.data.input_size
+        if size < d or size % d:
+            raise ValueError(
+                f"input_size must be a multiple of {d} for {self.model.name} (it halves the "
+                f"input {d.bit_length() - 1} times); got {size}, try {max(d, round(size / d) * d)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists, not tuples) for YAML and checkpoints."""

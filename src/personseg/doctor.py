@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from personseg.checkpoint import bundled_checkpoint
 from personseg.data.dataset import find_pairs
-from personseg.engine.amp import cpu_has_bf16
-from personseg.engine.checkpoint import bundled_checkpoint
-from personseg.inference import Segmenter
+from personseg.device import cpu_has_bf16
+from personseg.inference.segmenter import Segmenter
 from personseg.models import create_model, list_models
 
 
@@ -131,7 +131,7 @@ def run_checks(data_root: str | None = None) -> list[Check]:
                 "pip install 'personseg[pretrained]'",
             )
         )
-    root = data_root or os.environ.get("PERSONSEG_DATA_ROOT") or "data"
+    root = data_root or os.environ.get("PERSONSEG_DATA") or "data"
     try:
         pairs, _, _ = find_pairs(root)
         checks.append(

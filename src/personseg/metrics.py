@@ -127,8 +127,8 @@ class MetricAccumulator:
         return [{k: float(v[i]) for k, v in scores.items()} for i in range(len(self.rows))]
 
     def compute(self) -> dict[str, float]:
-        """``n_images``, ``mean_<score>`` (per image, averaged) and ``pooled_<score>``; the bare
-        ``precision``, ``recall`` and ``boundary_f1`` are the per-image means."""
+        """``n_images``, ``mean_<score>`` (per image, averaged) and ``pooled_<score>`` (from the
+        counts summed over the set)."""
         counts = self.counts
         if len(counts) == 0:
             raise ValueError("no images were scored")
@@ -138,8 +138,6 @@ class MetricAccumulator:
         for name in SCORE_NAMES:
             out[f"mean_{name}"] = float(per[name].mean())
             out[f"pooled_{name}"] = float(pooled[name])
-        for name in ("precision", "recall", "boundary_f1"):
-            out[name] = out[f"mean_{name}"]
         return out
 
 
@@ -151,13 +149,12 @@ def evaluate_metrics(
 ) -> dict[str, float]:
     """All scores for a batch: ``pred`` probabilities ``(N, 1, H, W)``, ``target`` {0,1}.
 
-    Returns the seed's keys ``dice`` and ``iou`` (per-image means) plus everything
-    :meth:`MetricAccumulator.compute` gives.
+    Returns what :meth:`MetricAccumulator.compute` gives: ``mean_dice`` and ``mean_iou`` are
+    the seed's Dice and IoU (per-image means).
     """
     acc = MetricAccumulator(threshold, boundary_tolerance)
     acc.update(pred, target)
-    out = acc.compute()
-    return {"dice": out["mean_dice"], "iou": out["mean_iou"], **out}
+    return acc.compute()
 
 
 def dice_coefficient(

@@ -1,32 +1,37 @@
-"""Data: pairs on disk, Albumentations presets, splits and loaders."""
+"""Data: pairs on disk, Albumentations presets, splits and loaders.
 
-from personseg.data.check import DataReport, check_data, check_negatives
-from personseg.data.dataset import (
-    Sample,
-    SegmentationDataset,
-    find_pairs,
-    load_image,
-    load_mask,
-    load_pair,
-)
-from personseg.data.splits import make_loader, read_split, split_roots
-from personseg.data.transforms import eval_transform, letterbox, train_transform, unletterbox
+Names are imported on first use, so that ``personseg.data.geometry`` or
+``personseg.data.dataset`` (what prediction needs) do not import Albumentations.
+"""
 
-__all__ = [
-    "DataReport",
-    "Sample",
-    "SegmentationDataset",
-    "check_data",
-    "check_negatives",
-    "eval_transform",
-    "find_pairs",
-    "letterbox",
-    "load_image",
-    "load_mask",
-    "load_pair",
-    "make_loader",
-    "read_split",
-    "split_roots",
-    "train_transform",
-    "unletterbox",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DataReport": "check",
+    "check_data": "check",
+    "check_negatives": "check",
+    "Sample": "dataset",
+    "SegmentationDataset": "dataset",
+    "find_pairs": "dataset",
+    "load_image": "dataset",
+    "load_mask": "dataset",
+    "load_pair": "dataset",
+    "make_loader": "splits",
+    "read_split": "splits",
+    "split_roots": "splits",
+    "eval_transform": "transforms",
+    "train_transform": "transforms",
+    "letterbox": "geometry",
+    "unletterbox": "geometry",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -1,12 +1,13 @@
 """Albumentations presets: image and mask always go through one call; masks use nearest neighbour.
 
-``letterbox`` keeps the aspect ratio (longest side to ``size``, zero padding, centred), which is
-what prediction uses; ``stretch`` is the seed's plain square resize.
+``letterbox`` keeps the aspect ratio (longest side to ``size``, zero padding, centred) with the
+same function prediction uses; ``stretch`` is the seed's plain square resize.
 """
 
 from __future__ import annotations
 
 import os
+from functools import partial
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no version check over the network
 
@@ -16,16 +17,28 @@ import numpy as np
 from albumentations.pytorch import ToTensorV2
 
 from personseg.config import AUGMENTS, IMAGENET_MEAN, IMAGENET_STD
+from personseg.data.geometry import letterbox
 
-Box = tuple[int, int, int, int]  # top, left, height, width of the image inside the padded square
+
+def _letterbox_image(image: np.ndarray, size: int, **_: object) -> np.ndarray:
+    return letterbox(image, size)[0]
+
+
+def _letterbox_mask(mask: np.ndarray, size: int, **_: object) -> np.ndarray:
+    return letterbox(mask, size, cv2.INTER_NEAREST)[0]
+
+
+def _letterbox(size: int) -> A.Lambda:
+    """The letterbox prediction uses (:func:`~personseg.data.geometry.letterbox`), as an
+    Albumentations step; the mask by nearest neighbour."""
+    return A.Lambda(
+        image=partial(_letterbox_image, size=size), mask=partial(_letterbox_mask, size=size)
+    )
 
 
 def _resize(size: int, mode: str) -> list[A.BasicTransform]:
     if mode == "letterbox":
-        return [
-            A.LongestMaxSize(max_size=size, interpolation=cv2.INTER_AREA),
-            A.PadIfNeeded(size, size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
-        ]
+        return [_letterbox(size)]
     if mode == "stretch":
         return [A.Resize(size, size, interpolation=cv2.INTER_AREA)]
     raise ValueError(f"resize mode must be 'letterbox' or 'stretch', got {mode!r}")
@@ -86,46 +99,3 @@ def eval_transform(
 ) -> A.Compose:
     """Resize and normalise only."""
     return A.Compose([*_resize(size, resize), A.Normalize(mean=mean, std=std), ToTensorV2()])
-
-
-def fit_shape(h: int, w: int, size: int, divisor: int = 32) -> tuple[int, int]:
-    """The input (H, W), multiples of ``divisor``, of about ``size``² pixels (at most 10 %
-    more) that holds an ``h``×``w`` picture at the largest scale: a portrait photo gets a tall
-    input (e.g. 320×224 for 3:2) instead of a square with wide padding."""
-    budget = 1.1 * size * size
-    best = (0.0, size, size)
-    for rows in range(divisor, 4 * size + 1, divisor):
-        cols = int(budget // rows) // divisor * divisor
-        if cols < divisor:
-            break
-        scale = min(rows / h, cols / w)
-        if scale * scale * h * w > best[0] + 1e-6:
-            best = (scale * scale * h * w, rows, cols)
-    return best[1], best[2]
-
-
-def letterbox(image: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray, Box]:
-    """Fit ``image`` (H, W[, C]) into a ``size``×``size`` square (or a (H, W) rectangle),
-    centred, zero-padded.
-
-    Returns:
-        The padded image and the box (top, left, height, width) the picture occupies.
-    """
-    out_h, out_w = (size, size) if isinstance(size, int) else size
-    h, w = image.shape[:2]
-    scale = min(out_h / h, out_w / w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (nw, nh), interpolation=interp)
-    top, left = (out_h - nh) // 2, (out_w - nw) // 2
-    padded = cv2.copyMakeBorder(
-        resized, top, out_h - nh - top, left, out_w - nw - left, cv2.BORDER_CONSTANT, value=0
-    )
-    return padded, (top, left, nh, nw)
-
-
-def unletterbox(prob: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:
-    """Crop the box out of a square map and resize it (bilinear) to ``shape`` (H, W)."""
-    top, left, nh, nw = box
-    crop = np.ascontiguousarray(prob[top : top + nh, left : left + nw])
-    return cv2.resize(crop, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)

@@ -1,6 +1,6 @@
-"""Training engine: the loop functions, checkpoints and process-group helpers."""
+"""Training engine: the loop functions, the run's data and process-group helpers."""
 
-from personseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from personseg.engine.trainer import evaluate, fit, train_one_epoch
+from personseg.engine.loop import evaluate, false_positives, train_one_epoch
+from personseg.engine.trainer import fit
 
-__all__ = ["evaluate", "fit", "load_checkpoint", "model_from_checkpoint", "train_one_epoch"]
+__all__ = ["evaluate", "false_positives", "fit", "train_one_epoch"]

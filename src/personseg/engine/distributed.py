@@ -13,16 +13,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu"
-        )
-    return torch.device(name)
+from personseg.device import resolve_device
 
 
 def launched_by_torchrun() -> bool:

@@ -1,12 +1,12 @@
 """Export trained models for deployment."""
 
-from personseg.export.bundle import bundle_checkpoint
+from personseg.export.bundle import slim_checkpoint
 from personseg.export.onnx import ParityError, export_onnx, onnx_for_checkpoint, quantize_onnx
 
 __all__ = [
     "ParityError",
-    "bundle_checkpoint",
     "export_onnx",
     "onnx_for_checkpoint",
     "quantize_onnx",
+    "slim_checkpoint",
 ]

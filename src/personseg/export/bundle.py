@@ -8,25 +8,10 @@ from typing import Any
 
 import torch
 
-from personseg.config import INFERENCE_RESIZES
-from personseg.engine.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint
-from personseg.inference.segmenter import check_input_size
-
-KEEP = (
-    "format",
-    "model",
-    "input_size",
-    "resize",
-    "normalization",
-    "threshold",
-    "metrics",
-    "epoch",
-    "versions",
-    "config",
-)
+from personseg.checkpoint import Checkpoint, load_checkpoint
 
 
-def bundle_checkpoint(
+def slim_checkpoint(
     checkpoint: str | Path,
     out: str | Path,
     half: bool = True,
@@ -47,21 +32,17 @@ def bundle_checkpoint(
     ckpt = load_checkpoint(checkpoint)
     state = {
         k: v.half() if half and v.is_floating_point() and v.ndim >= 2 else v
-        for k, v in ckpt["state_dict"].items()
+        for k, v in ckpt.state_dict.items()
     }
-    if resize is not None and resize not in INFERENCE_RESIZES:
-        raise ValueError(f"resize must be one of {INFERENCE_RESIZES}, got {resize!r}")
-    slim = {k: ckpt[k] for k in KEEP if k in ckpt} | {"state_dict": state}
-    if resize is not None:
-        slim["resize"] = resize
-    if input_size is not None:
-        slim["input_size"] = check_input_size(input_size)
-    full, small = model_from_checkpoint(ckpt), model_from_checkpoint(slim)
-    size = ckpt["input_size"]
+    changes = {"resize": resize, "input_size": input_size}
+    spec = ckpt.spec.replace(**{k: v for k, v in changes.items() if v is not None})
+    slim = Checkpoint(spec, state, ckpt.metrics, ckpt.epoch, ckpt.config)
+    full, small = ckpt.model(), slim.model()
+    size = ckpt.spec.input_size
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         diff = (full(x).sigmoid() - small(x).sigmoid()).abs().max().item()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save(slim, out)
+    slim.save(out)
     return {"path": str(out), "size_mb": out.stat().st_size / 2**20, "max_abs_diff": diff}

@@ -1,7 +1,8 @@
 """ONNX export with a parity check against PyTorch (torch.export-based ``torch.onnx.export``).
 
-The graph has a dynamic batch and dynamic height/width (multiples of 16); personseg's
-pre/post-processing metadata travels inside the file as JSON under the ``personseg`` key.
+The graph has a dynamic batch and dynamic height/width (multiples of the model's size divisor);
+the model's :class:`~personseg.checkpoint.ModelSpec` travels inside the file as JSON under the
+``personseg`` key.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from personseg.engine.checkpoint import (
-    DEFAULT_MODEL,
+from personseg._version import __version__
+from personseg.checkpoint import (
+    BUNDLED,
+    ModelSpec,
     bundled_onnx,
     load_checkpoint,
-    model_from_checkpoint,
     resolve_checkpoint,
 )
 from personseg.inference.onnx_runner import METADATA_KEY, _ort
@@ -64,12 +66,12 @@ def _synthetic_images(n: int = 4) -> list[np.ndarray]:
 def export_onnx(checkpoint: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
     """Export a ``best.pt``/``last.pt`` to ONNX; ``options`` as for :func:`export_model`."""
     ckpt = load_checkpoint(checkpoint)
-    return export_model(model_from_checkpoint(ckpt), ckpt, out, **options)
+    return export_model(ckpt.model(), ckpt.spec, out, **options)
 
 
 def export_model(
     model: torch.nn.Module,
-    ckpt: dict[str, Any],
+    spec: ModelSpec,
     out: str | Path,
     opset: int = 18,
     check_images: Sequence[ImageLike] | None = None,
@@ -78,8 +80,8 @@ def export_model(
 ) -> dict[str, Any]:
     """Export a model to ONNX and check it against PyTorch (fp32) at once.
 
-    ``ckpt`` needs the checkpoint's ``model``, ``input_size``, ``normalization``,
-    ``threshold`` and ``resize`` entries; ``check_images`` default to synthetic pictures.
+    ``spec`` describes the model and goes into the file; ``check_images`` default to
+    synthetic pictures.
 
     Raises:
         ParityError: the max absolute probability difference exceeds ``atol`` or the mask IoU
@@ -92,13 +94,13 @@ def export_model(
         raise ValueError(f"opset must be at least 17, got {opset}")
     _onnx()
     model = model.float().eval()
-    size = ckpt["input_size"]
+    size, d = spec.input_size, spec.divisor
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp.onnx")
     batch = torch.export.Dim("batch", min=1, max=4096)
-    height = 16 * torch.export.Dim("height16", min=2, max=512)
-    width = 16 * torch.export.Dim("width16", min=2, max=512)
+    height = d * torch.export.Dim("height_d", min=2, max=8192 // d)
+    width = d * torch.export.Dim("width_d", min=2, max=8192 // d)
     try:
         with _quiet_exporter():
             torch.onnx.export(
@@ -112,8 +114,8 @@ def export_model(
                 dynamic_shapes=({0: batch, 2: height, 3: width},),
                 external_data=False,
             )
-        _write_metadata(tmp, ckpt, opset)
-        report = _parity(ckpt, model, tmp, check_images or _synthetic_images(), atol, min_iou)
+        _write_metadata(tmp, spec, opset)
+        report = _parity(spec, model, tmp, check_images or _synthetic_images(), atol, min_iou)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -146,26 +148,13 @@ def _strip_node_metadata(nodes: Any) -> None:
                 _strip_node_metadata(sub.node)
 
 
-def _write_metadata(path: Path, ckpt: dict[str, Any], opset: int) -> None:
-    """Add personseg's metadata entry and remove machine-specific node metadata."""
-    from personseg import __version__
-
+def _write_metadata(path: Path, spec: ModelSpec, opset: int) -> None:
+    """Add personseg's metadata entry (the spec) and remove machine-specific node metadata."""
     onnx = _onnx()
     proto = onnx.load(str(path))
     for nodes in [proto.graph.node, *(f.node for f in proto.functions)]:
         _strip_node_metadata(nodes)
-    norm = ckpt["normalization"]
-    meta = {
-        "model": ckpt["model"]["name"],
-        "kwargs": ckpt["model"]["kwargs"],
-        "input_size": ckpt["input_size"],
-        "resize": ckpt.get("resize", "letterbox"),
-        "mean": norm["mean"],
-        "std": norm["std"],
-        "threshold": ckpt["threshold"],
-        "opset": opset,
-        "personseg": __version__,
-    }
+    meta = {"spec": spec.to_dict(), "opset": opset, "personseg": __version__}
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta)
     onnx.save(proto, str(path))
@@ -188,24 +177,14 @@ def _agreement(
 
 
 def _parity(
-    ckpt: dict[str, Any],
+    spec: ModelSpec,
     model: torch.nn.Module,
     path: Path,
     images: Sequence[ImageLike],
     atol: float,
     min_iou: float,
 ) -> dict[str, Any]:
-    norm = ckpt["normalization"]
-    ref = Segmenter(
-        model,
-        ckpt["input_size"],
-        norm["mean"],
-        norm["std"],
-        ckpt["threshold"],
-        ckpt.get("resize", "letterbox"),
-        device="cpu",
-        precision="fp32",
-    )
+    ref = Segmenter(model, spec, device="cpu", precision="fp32")
     max_diff, iou = _agreement(ref, Segmenter.from_checkpoint(path), images)
     if max_diff > atol or iou < min_iou:
         raise ParityError(
@@ -221,10 +200,8 @@ def onnx_for_checkpoint(checkpoint: str | Path) -> Path:
     ``default`` gives the bundled int8 ONNX model. For a checkpoint in a folder we cannot
     write, the file goes to the user cache (``$PERSONSEG_CACHE``, else ``~/.cache/personseg``).
     """
-    from personseg import __version__
-
-    if str(checkpoint) == DEFAULT_MODEL:
-        return bundled_onnx()
+    if str(checkpoint) in BUNDLED:
+        return bundled_onnx(str(checkpoint))
     ckpt = resolve_checkpoint(checkpoint)
     if ckpt.suffix == ".onnx":
         return ckpt

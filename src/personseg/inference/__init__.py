@@ -1,6 +1,25 @@
-"""Inference: the Segmenter and the predict / evaluate functions built on it."""
+"""Inference: the Segmenter and the predict / evaluate functions built on it.
 
-from personseg.inference.run import collect_inputs, evaluate_samples, predict_files
-from personseg.inference.segmenter import Segmenter
+Names are imported on first use, so that ``from personseg import Segmenter`` loads neither
+matplotlib (figures) nor tqdm (video progress).
+"""
 
-__all__ = ["Segmenter", "collect_inputs", "evaluate_samples", "predict_files"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Segmenter": "segmenter",
+    "collect_inputs": "run",
+    "evaluate_samples": "run",
+    "predict_files": "run",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

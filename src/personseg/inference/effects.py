@@ -78,18 +78,18 @@ def refine_edge(image: np.ndarray, prob: np.ndarray, refine: str = "guided") -> 
 def alpha_matte(
     image: np.ndarray,
     prob: np.ndarray,
-    refine: str = "none",
     feather: float = 0.2,
 ) -> np.ndarray:
-    """Alpha (H, W) float32 in [0, 1] for an RGB uint8 image and its probability map.
+    """Alpha (H, W) float32 in [0, 1] for an RGB uint8 image and its probability map (the
+    edge as it is: a :class:`~personseg.inference.Segmenter` refines its maps; a map from
+    elsewhere goes through :func:`refine_edge` first).
 
     Args:
-        refine: ``guided`` first refines the edge (:func:`refine_edge`). The default is
-            ``none``: a :class:`~personseg.inference.Segmenter`'s maps are already refined.
         feather: half-width of the probability band turned into a soft edge: probabilities
             below ``0.5 - feather`` become 0, above ``0.5 + feather`` become 1.
     """
-    prob = refine_edge(image, prob, refine)
+    if prob.shape != image.shape[:2]:
+        raise ValueError(f"probability map {prob.shape} does not match image {image.shape[:2]}")
     if feather <= 0:
         return (prob > 0.5).astype(np.float32)
     return np.clip((prob - 0.5) / (2 * feather) + 0.5, 0.0, 1.0)
@@ -175,14 +175,13 @@ def apply_effect(
     prob: np.ndarray,
     effect: str,
     threshold: float = 0.5,
-    refine: str = "none",
     blur: float = 15.0,
     background: np.ndarray | Sequence[int] | None = None,
 ) -> np.ndarray:
     """One effect on an RGB uint8 image and its probability map (H, W).
 
-    ``refine="guided"`` refines the map's edge first (:func:`refine_edge`); the default
-    ``none`` suits a :class:`~personseg.inference.Segmenter`'s maps, which are refined already.
+    The map's edge is used as it is: a :class:`~personseg.inference.Segmenter`'s maps are
+    refined already; give a map from elsewhere the same edge with :func:`refine_edge` first.
 
     Returns:
         ``mask``: (H, W) uint8 0/255; ``overlay``: RGB; ``cutout``: RGBA; ``blur`` and
@@ -190,7 +189,8 @@ def apply_effect(
     """
     if effect not in EFFECTS:
         raise ValueError(f"effect must be one of {EFFECTS}, got {effect!r}")
-    prob = refine_edge(image, prob, refine)
+    if prob.shape != image.shape[:2]:
+        raise ValueError(f"probability map {prob.shape} does not match image {image.shape[:2]}")
     if effect == "mask":
         return ((prob > threshold) * 255).astype(np.uint8)
     if effect == "overlay":

@@ -9,7 +9,26 @@ from typing import Any
 
 import numpy as np
 
+from personseg.checkpoint import ModelSpec
+
 METADATA_KEY = "personseg"
+
+
+def spec_from_metadata(meta: dict[str, Any]) -> ModelSpec:
+    """The :class:`ModelSpec` in an exported model's metadata (``spec``), or rebuilt from the
+    flat keys files exported before 2026-11-26 carry."""
+    if "spec" in meta:
+        return ModelSpec.from_dict(meta["spec"])
+    return ModelSpec(
+        name=meta["model"],
+        kwargs=meta.get("kwargs", {}),
+        input_size=meta["input_size"],
+        resize=meta.get("resize", "letterbox"),
+        mean=meta["mean"],
+        std=meta["std"],
+        threshold=meta["threshold"],
+        versions={"personseg": meta.get("personseg", "")},
+    )
 
 
 def _ort():
@@ -54,6 +73,7 @@ class OrtRunner:
                 f"export the checkpoint with personseg export"
             )
         self.metadata: dict[str, Any] = json.loads(props[METADATA_KEY])
+        self.spec = spec_from_metadata(self.metadata)
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

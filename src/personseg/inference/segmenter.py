@@ -13,22 +13,15 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from personseg.data import letterbox, load_image, unletterbox
-from personseg.data.transforms import fit_shape
-from personseg.engine.amp import Runtime
-from personseg.engine.checkpoint import DEFAULT_MODEL, load_checkpoint, model_from_checkpoint
+from personseg.checkpoint import BUNDLED, DEFAULT_MODEL, ModelSpec, bundled_onnx, load_checkpoint
+from personseg.data.dataset import load_image
+from personseg.data.geometry import fit_shape, letterbox, unletterbox
+from personseg.device import Runtime
 from personseg.inference.effects import check_refine, refine_edge
 
 MIN_FIT_SIZE = 128  # a small photo's ``fit`` input is never below about 128² pixels
 
 ImageLike = np.ndarray | str | Path
-
-
-def check_input_size(size: int) -> int:
-    """``size`` if it is a model input size (a positive multiple of 32), else a ValueError."""
-    if size < 32 or size % 32:
-        raise ValueError(f"input size must be a positive multiple of 32 (e.g. 448), got {size}")
-    return size
 
 
 def as_rgb(image: ImageLike) -> np.ndarray:
@@ -75,91 +68,101 @@ class Segmenter:
     def __init__(
         self,
         model: nn.Module | Callable[[np.ndarray], np.ndarray],
-        input_size: int,
-        mean: Sequence[float],
-        std: Sequence[float],
-        threshold: float = 0.5,
-        resize: str = "letterbox",
+        spec: ModelSpec,
         device: str = "auto",
         precision: str = "auto",
         optimize: bool = True,
         refine: str = "guided",
     ):
         """``model`` is a torch module, or any callable mapping a normalised float32 batch
-        ``(N, 3, S, S)`` to logits ``(N, 1, S, S)`` (e.g. an ONNX Runtime session)."""
+        ``(N, 3, H, W)`` to logits ``(N, 1, H, W)`` (e.g. an ONNX Runtime session); ``spec``
+        says how to feed it (:class:`~personseg.checkpoint.ModelSpec`)."""
         if isinstance(model, nn.Module):
             self.rt = Runtime.create(device, precision, channels_last=optimize)
             self.model = self.rt.prepare(fuse_conv_bn(model) if optimize else model.eval())
             self.backend = f"torch-{self.rt.device.type}-{self.rt.precision}"
         else:
             self.rt, self.model, self.backend = None, model, getattr(model, "name", "callable")
-        self.input_size, self.threshold, self.resize = input_size, threshold, resize
+        self.spec = spec
         self.refine = check_refine(refine)
         self.enlarge = False  # fit: whether photos of fewer than S² pixels are scaled up to S²
-        self.mean = np.asarray(mean, np.float32).reshape(3, 1, 1) * 255
-        self.inv_std = 1 / (np.asarray(std, np.float32).reshape(3, 1, 1) * 255)
+        self.mean = np.asarray(spec.mean, np.float32).reshape(3, 1, 1) * 255
+        self.inv_std = 1 / (np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255)
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.input_size
+
+    @input_size.setter
+    def input_size(self, size: int) -> None:
+        self.spec = self.spec.replace(input_size=size)  # checked against the divisor
+
+    @property
+    def threshold(self) -> float:
+        return self.spec.threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.spec = self.spec.replace(threshold=value)
+
+    @property
+    def resize(self) -> str:
+        return self.spec.resize
+
+    @resize.setter
+    def resize(self, mode: str) -> None:
+        self.spec = self.spec.replace(resize=mode)
 
     @classmethod
     def from_pretrained(
         cls, backend: str = "torch", device: str = "auto", precision: str = "auto"
     ) -> Segmenter:
         """The default person model shipped with personseg (MODEL_CARD.md), on PyTorch or,
-        with ``backend="onnx"``, on ONNX Runtime (exported once into the user cache)."""
+        with ``backend="onnx"``, on ONNX Runtime (its int8 model)."""
         return cls.load(DEFAULT_MODEL, backend, device, precision)
 
     @classmethod
     def load(
         cls,
         model: str | Path = DEFAULT_MODEL,
-        backend: str = "torch",
+        backend: str = "auto",
         device: str = "auto",
         precision: str = "auto",
     ) -> Segmenter:
-        """A checkpoint, run directory, ``.onnx`` file or ``default`` on the chosen backend
-        (``auto``: by the file's type)."""
+        """A bundled model (``default``), checkpoint, run directory or ``.onnx`` file.
+
+        ``backend``: ``torch``, ``onnx`` (a bundled name gives its int8 ONNX model; a ``.pt``
+        must be exported first: :func:`personseg.export.onnx_for_checkpoint`), or ``auto``
+        (by the file's type).
+        """
         if backend not in ("auto", "torch", "onnx"):
             raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
-        if backend == "onnx":
-            from personseg.export import onnx_for_checkpoint
+        if backend == "onnx" and str(model) in BUNDLED:
+            model = bundled_onnx(str(model))
+        if Path(model).suffix == ".onnx":
+            from personseg.inference.onnx_runner import OrtRunner
 
-            model = onnx_for_checkpoint(model)
-        return cls.from_checkpoint(model, device, precision)
+            runner = OrtRunner(model)
+            return cls(runner, runner.spec)
+        if backend == "onnx":
+            raise ValueError(
+                f"{model} is a PyTorch checkpoint: export it first (personseg export --model "
+                f"{model} --out model.onnx), or use --backend torch"
+            )
+        ckpt = load_checkpoint(model)
+        return cls(ckpt.model(), ckpt.spec, device, precision)
 
     @classmethod
     def from_checkpoint(
         cls, path: str | Path, device: str = "auto", precision: str = "auto"
     ) -> Segmenter:
-        """Load a ``best.pt``/``last.pt`` (a run directory means its ``best.pt``), or an
-        ``.onnx`` file written by ``personseg export`` (run on ONNX Runtime)."""
-        if Path(path).suffix == ".onnx":
-            from personseg.inference.onnx_runner import OrtRunner
-
-            runner = OrtRunner(path)
-            meta = runner.metadata
-            return cls(
-                runner,
-                meta["input_size"],
-                meta["mean"],
-                meta["std"],
-                meta["threshold"],
-                meta["resize"],
-            )
-        ckpt = load_checkpoint(path)
-        norm = ckpt["normalization"]
-        return cls(
-            model_from_checkpoint(ckpt),
-            ckpt["input_size"],
-            norm["mean"],
-            norm["std"],
-            ckpt["threshold"],
-            ckpt.get("resize", "letterbox"),
-            device,
-            precision,
-        )
+        """A ``best.pt``/``last.pt`` (a run directory means its ``best.pt``), or an ``.onnx``
+        file written by ``personseg export`` (run on ONNX Runtime)."""
+        return cls.load(path, "auto", device, precision)
 
     @torch.inference_mode()
     def _logits(self, batch: np.ndarray) -> np.ndarray:
-        """``(N, 3, S, S)`` float32 → logits ``(N, S, S)`` float32."""
+        """``(N, 3, H, W)`` float32 → logits ``(N, H, W)`` float32."""
         if self.rt is None:
             return np.asarray(self.model(batch), np.float32)[:, 0]
         with self.rt.autocast():
@@ -170,8 +173,9 @@ class Segmenter:
         """RGB uint8 image → normalised ``(3, h, w)`` float32 input and its letterbox box.
 
         ``letterbox``: an S×S square; ``fit``: a rectangle of about S² pixels shaped like the
-        image (multiples of 32), or of about the image's own pixel count when it has fewer
-        (not below 128²) unless ``enlarge`` is set; ``stretch``: an S×S square, aspect not kept.
+        image (multiples of the model's size divisor), or of about the image's own pixel
+        count when it has fewer (not below 128²) unless ``enlarge`` is set; ``stretch``: an
+        S×S square, aspect not kept.
         """
         s = self.input_size
         if self.resize == "letterbox":
@@ -179,7 +183,7 @@ class Segmenter:
         elif self.resize == "fit":
             h, w = image.shape[:2]
             size = s if self.enlarge else min(s, max(MIN_FIT_SIZE, math.isqrt(h * w)))
-            padded, box = letterbox(image, fit_shape(h, w, size))
+            padded, box = letterbox(image, fit_shape(h, w, size, self.spec.divisor))
         else:
             padded, box = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA), (0, 0, s, s)
         # channels first while still uint8, then normalise in place: one float pass, no copies

@@ -7,6 +7,18 @@ import torch
 from torch import nn
 
 
+def check_input_shape(x: torch.Tensor, divisor: int, model: str) -> None:
+    """A ValueError naming a padded size that would work, unless H and W of ``x`` are
+    multiples of ``divisor``."""
+    h, w = x.shape[-2:]
+    if h % divisor or w % divisor:
+        d = divisor
+        raise ValueError(
+            f"{model} input height and width must be multiples of {d}, got {h}x{w}; "
+            f"pad or resize to {-(-h // d) * d}x{-(-w // d) * d}"
+        )
+
+
 class DoubleConv(nn.Sequential):
     """(Conv3x3 → BatchNorm → ReLU) × 2; keeps H and W."""
 

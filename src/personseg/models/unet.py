@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from personseg.models.layers import DoubleConv, Down, OutConv, Up
+from personseg.models.layers import DoubleConv, Down, OutConv, Up, check_input_shape
 
 
 class UNet(nn.Module):
@@ -42,17 +42,8 @@ class UNet(nn.Module):
         self.up4 = Up(c * 2, c, bilinear)
         self.outc = OutConv(c, n_classes)
 
-    def check_input_shape(self, x: torch.Tensor) -> None:
-        h, w = x.shape[-2:]
-        if h % self.divisor or w % self.divisor:
-            d = self.divisor
-            raise ValueError(
-                f"UNet input height and width must be multiples of {d}, got {h}x{w}; "
-                f"pad or resize to {-(-h // d) * d}x{-(-w // d) * d}"
-            )
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input_shape(x)
+        check_input_shape(x, self.divisor, "UNet")
         x1 = self.inc(x)  # (N, c, H, W)
         x2 = self.down1(x1)  # (N, 2c, H/2, W/2)
         x3 = self.down2(x2)  # (N, 4c, H/4, W/4)

@@ -1,8 +1,8 @@
-"""Numeric precision: which autocast dtype to train and predict with on this device.
+"""Where and how a model runs: device, numeric precision, memory format.
 
-``auto`` means bf16 autocast on CPUs with native bf16 (AVX-512 BF16 or AMX) and on CUDA GPUs
-that support it, fp16 with a gradient scaler on older CUDA GPUs, fp32 elsewhere. Losses and
-metrics are always computed in fp32.
+``auto`` precision means bf16 autocast on CPUs with native bf16 (AVX-512 BF16 or AMX) and on
+CUDA GPUs that support it, fp16 on older CUDA GPUs, fp32 elsewhere. Losses and metrics are
+always computed in fp32. Used by training and prediction alike.
 """
 
 from __future__ import annotations
@@ -15,9 +15,19 @@ import torch
 from torch import nn
 
 from personseg.config import PRECISIONS
-from personseg.engine.distributed import resolve_device
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu"
+        )
+    return torch.device(name)
 
 
 def cpu_has_bf16() -> bool:
@@ -47,11 +57,6 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=_DTYPES[precision])
 
 
-def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
-    """Loss scaling, enabled only for fp16 on CUDA (bf16 has fp32's exponent range)."""
-    return torch.amp.GradScaler(device.type, enabled=precision == "fp16" and device.type == "cuda")
-
-
 @dataclass(frozen=True)
 class Runtime:
     """Where and how tensors run: device, resolved precision, memory format."""
@@ -61,7 +66,9 @@ class Runtime:
     channels_last: bool = False
 
     @classmethod
-    def create(cls, device: str = "auto", precision: str = "auto", channels_last: bool = True):
+    def create(
+        cls, device: str = "auto", precision: str = "auto", channels_last: bool = True
+    ) -> Runtime:
         dev = resolve_device(device)
         return cls(dev, resolve_precision(precision, dev), channels_last)
 

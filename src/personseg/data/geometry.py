@@ -1,0 +1,58 @@
+"""Geometry shared by training and prediction: letterboxing an image into the model's input
+and mapping the model's map back (OpenCV only, so that using a model imports no training code).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]  # top, left, height, width of the image inside the padded input
+
+
+def fit_shape(h: int, w: int, size: int, divisor: int = 32) -> tuple[int, int]:
+    """The input (H, W), multiples of ``divisor``, of about ``size``² pixels (at most 10 %
+    more) that holds an ``h``×``w`` picture at the largest scale: a portrait photo gets a tall
+    input (e.g. 320×224 for 3:2) instead of a square with wide padding."""
+    budget = 1.1 * size * size
+    best = (0.0, size, size)
+    for rows in range(divisor, 4 * size + 1, divisor):
+        cols = int(budget // rows) // divisor * divisor
+        if cols < divisor:
+            break
+        scale = min(rows / h, cols / w)
+        if scale * scale * h * w > best[0] + 1e-6:
+            best = (scale * scale * h * w, rows, cols)
+    return best[1], best[2]
+
+
+def letterbox(
+    image: np.ndarray, size: int | tuple[int, int], interpolation: int | None = None
+) -> tuple[np.ndarray, Box]:
+    """Fit ``image`` (H, W[, C]) into a ``size``×``size`` square (or a (H, W) rectangle),
+    centred, zero-padded; area interpolation when shrinking, bilinear when enlarging, unless
+    ``interpolation`` is given (e.g. nearest neighbour for masks).
+
+    Returns:
+        The padded image and the box (top, left, height, width) the picture occupies.
+    """
+    out_h, out_w = (size, size) if isinstance(size, int) else size
+    h, w = image.shape[:2]
+    scale = min(out_h / h, out_w / w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    interp = interpolation
+    if interp is None:
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), interpolation=interp)
+    top, left = (out_h - nh) // 2, (out_w - nw) // 2
+    padded = cv2.copyMakeBorder(
+        resized, top, out_h - nh - top, left, out_w - nw - left, cv2.BORDER_CONSTANT, value=0
+    )
+    return padded, (top, left, nh, nw)
+
+
+def unletterbox(prob: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:
+    """Crop the box out of a square map and resize it (bilinear) to ``shape`` (H, W)."""
+    top, left, nh, nw = box
+    crop = np.ascontiguousarray(prob[top : top + nh, left : left + nw])
+    return cv2.resize(crop, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)

@@ -1,0 +1,153 @@
+"""One epoch of training, and scoring on a loader: plain functions taking explicit objects.
+
+Validation scores during training are computed at the training input size (masks resized with
+nearest neighbour); ``personseg evaluate`` scores at the ground truth's own resolution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from personseg.device import Runtime
+from personseg.engine.distributed import any_rank, gather_rows, is_main_process, sum_across
+from personseg.metrics import MetricAccumulator, confusion_counts, scores_from_counts
+
+log = logging.getLogger("personseg")
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rt: Runtime,
+    scaler: torch.amp.GradScaler | None = None,
+    threshold: float = 0.5,
+    desc: str = "train",
+    accumulate: int = 1,
+) -> dict[str, float]:
+    """One pass over ``loader``.
+
+    Returns:
+        ``loss`` (mean), ``mean_dice`` and ``mean_iou`` (per image) on the augmented
+        training batches, images per second (data loading included) and ``data_wait``,
+        the share of the epoch spent waiting for the loader. With ``accumulate`` K the optimizer steps every K batches (and
+        after the last one); under DDP gradients are synchronised only on those steps.
+    """
+    n_batches = len(loader) if hasattr(loader, "__len__") else None
+    if accumulate > 1 and n_batches is None:
+        raise ValueError("gradient accumulation needs a loader with a length")
+    scaler = scaler or torch.amp.GradScaler(enabled=False)
+    model.train()
+    loss_sum, n_images, counts, waited = 0.0, 0, [], 0.0
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=desc, leave=False, disable=not is_main_process(), dynamic_ncols=True)
+    ready = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    for i, (images, masks, _) in enumerate(bar):
+        waited += time.perf_counter() - ready
+        images, masks = rt.images(images), masks.to(rt.device)  # (N, 3, S, S), (N, 1, S, S)
+        step = (i + 1) % accumulate == 0 or i + 1 == n_batches
+        # DDP all-reduces gradients in backward; skip that on accumulation-only batches
+        sync = (
+            contextlib.nullcontext() if step or not hasattr(model, "no_sync") else model.no_sync()
+        )
+        with sync:
+            with rt.autocast():
+                logits = model(images)  # (N, 1, S, S)
+            loss = loss_fn(logits, masks)  # fp32
+            if any_rank(not torch.isfinite(loss).item()):  # every rank stops together
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} (on this or another process); lower --lr "
+                    f"or check the data with `personseg data check`"
+                )
+            scaler.scale(loss / accumulate).backward()
+        if step:
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+        n = images.shape[0]
+        loss_sum += loss.item() * n
+        n_images += n
+        with torch.no_grad():
+            pred = (logits > math.log(threshold / (1 - threshold))).squeeze(1).cpu().numpy()
+            counts.append(confusion_counts(pred, masks.squeeze(1).cpu().numpy() > 0.5))
+        elapsed = time.perf_counter() - start
+        bar.set_postfix(loss=f"{loss_sum / n_images:.4f}", img_s=f"{n_images / elapsed:.1f}")
+        ready = time.perf_counter()
+    if n_images == 0:
+        raise ValueError("the training split has no batch; add images or lower --batch-size")
+    scores = scores_from_counts(np.concatenate(counts))
+    elapsed = time.perf_counter() - start
+    return {
+        "loss": loss_sum / n_images,
+        "mean_dice": float(scores["dice"].mean()),
+        "mean_iou": float(scores["iou"].mean()),
+        "images_per_s": n_images / elapsed,
+        "data_wait": waited / elapsed,
+    }
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader | Iterable,
+    loss_fn: nn.Module,
+    rt: Runtime,
+    threshold: float = 0.5,
+) -> dict[str, float]:
+    """Loss (mean over images) and :class:`MetricAccumulator` scores over every image of
+    ``loader``; no image is dropped. Under torchrun the figures cover every process's images.
+    """
+    model.eval()
+    acc = MetricAccumulator(threshold)
+    loss_sum, n_images = 0.0, 0
+    for images, masks, _ in loader:
+        images, masks = rt.images(images), masks.to(rt.device)
+        with rt.autocast():
+            logits = model(images)
+        loss_sum += loss_fn(logits, masks).item() * images.shape[0]
+        n_images += images.shape[0]
+        acc.update(torch.sigmoid(logits.float()), masks)
+    # under torchrun each process scored its share: merge the counts, then score once
+    acc.rows = list(gather_rows(acc.counts))
+    loss_sum, n_images = sum_across([loss_sum, n_images])
+    return {"loss": loss_sum / max(n_images, 1), **acc.compute()}
+
+
+def check_same_weights(model: nn.Module) -> None:
+    """Raise if the processes' weights have drifted apart (they must be equal under DDP)."""
+    total = sum(p.detach().double().sum().item() for p in model.parameters())
+    sums = gather_rows(np.array([[total]]))[:, 0]
+    if not np.all(sums == sums[0]):
+        raise RuntimeError(f"the processes' weights differ (parameter sums {sums.tolist()})")
+    log.info("weights identical on all %d processes", len(sums))
+
+
+@torch.inference_mode()
+def false_positives(
+    model: nn.Module, loader: Iterable, rt: Runtime, threshold: float = 0.5, limit: float = 0.01
+) -> dict[str, float]:
+    """On photos with nobody in them: the share of photos with more than ``limit`` of the
+    model input's pixels marked (``flagged``; a letterbox's padding counts as input), and the
+    mean marked share (``marked``), over every process."""
+    model.eval()
+    cut = math.log(threshold / (1 - threshold))
+    fractions = []
+    for images, _, _ in loader:
+        with rt.autocast():
+            logits = model(rt.images(images))
+        fractions.append((logits.float() > cut).flatten(1).float().mean(1).cpu().numpy())
+    rows = gather_rows(np.concatenate(fractions)[:, None] if fractions else np.zeros((0, 1)))
+    marked = rows[:, 0]
+    return {"flagged": float((marked > limit).mean()), "marked": float(marked.mean())}
