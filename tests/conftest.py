@@ -100,3 +100,11 @@ TINY_TRAIN = [
     *("--model", "unet-small", "--model-arg", "base_channels=4"),
     *("--input-size", "32", "--workers", "0"),
 ]
+
+
+@pytest.fixture(scope="session")
+def default_segmenter():
+    """The bundled default model, loaded once for the whole session (do not change it)."""
+    from personseg.inference.segmenter import Segmenter
+
+    return Segmenter.from_pretrained()

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import cv2
 import pytest
 from conftest import ENV, REPO, TINY_TRAIN, real_subset, run
+
+from personseg.cli import build_parser, main
+from personseg.cli.train import flag_name, setting_fields, train_config
+from personseg.config import DataConfig, TrainConfig
+from personseg.models import list_models
 
 
 def test_help_lists_the_subcommands():
@@ -24,26 +31,150 @@ def test_help_lists_the_subcommands():
     [
         (["train", "--data", "no/such/folder", "--epochs", "1"], "no/such/folder/images not found"),
         (["train", "--data", "x", "--input-size", "100"], "multiple of 16"),
-        (["train", "--data", "x", "--model", "nope"], None),  # fails on data first, still 1 line
+        # the config (and its model name) is checked before any data is read
+        (
+            ["train", "--data", "x", "--model", "nope"],
+            f"unknown model 'nope'; valid names: {', '.join(list_models())}",
+        ),
         (["predict", "missing.jpg", "--model", "x.pt"], "input not found: missing.jpg"),
         (["evaluate", "--model", "missing.pt", "--data", "."], "checkpoint not found"),
-        (["evaluate", "--model", "m.pt", "--data", ".", "--input-size", "50"], "multiple of 32"),
         (["data", "check", "nowhere"], "nowhere/images not found"),
         (["train", "--resume", "runs/x", "--lr", "0.1"], "--lr cannot change when resuming"),
+        (
+            ["train", "--resume", "runs/x", "--data", "d", "--img-size", "64", "--epochs", "9"],
+            "--data, --input-size cannot change when resuming",
+        ),
         (["video", "in.mp4", "--out", "o.mp4", "--effect", "replace"], "needs --background"),
         (["video", "missing.mp4", "--out", "o.mp4"], "video not found: missing.mp4"),
         (["video", "in.mp4", "--out", "o.mp4", "--background", "#12"], "#RRGGBB"),
         (["demo", "--image", "missing.jpg"], "missing.jpg"),
     ],
 )
-def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
-    proc = run(*args, cwd=tmp_path, check=False)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+def test_user_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsys, args, message):
+    """In this process (an escaping exception fails the test); one case as a real process."""
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"personseg {args[0]}: error: ")
-    if message:
-        assert message in lines[0]
+    assert message in lines[0]
+
+
+def test_a_user_error_in_a_real_process_is_one_line(tmp_path):
+    proc = run("predict", "missing.jpg", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "personseg predict: error: input not found: missing.jpg"
+
+
+def test_evaluate_checks_the_input_size_against_the_model(tmp_path):
+    """The divisor is the model's own (16 for unet-small), asked once the checkpoint is read."""
+    from personseg.checkpoint import Checkpoint, ModelSpec
+    from personseg.models import create_model
+
+    spec = ModelSpec("unet-small", {"base_channels": 4}, input_size=32)
+    Checkpoint(spec, create_model("unet-small", base_channels=4).state_dict()).save(
+        tmp_path / "m.pt"
+    )
+    args = ("--model", "m.pt", "--data", ".", "--input-size", "50")
+    proc = run("evaluate", *args, cwd=tmp_path, check=False)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith("personseg evaluate: error: ") and "multiple of 16" in lines[0]
+
+
+def subparser(name: str) -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+def test_every_command_has_help(capsys):
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == {
+        *("train", "evaluate", "predict", "video", "webcam", "demo"),
+        *("data", "export", "bench", "doctor"),
+    }
+    for name in sub.choices:
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args([name, "--help"])
+        assert exit_.value.code == 0
+        assert f"usage: personseg {name}" in capsys.readouterr().out
+
+
+# DataConfig / TrainConfig fields set in a --config YAML only (data: the nested DataConfig)
+YAML_ONLY = {
+    *("data", "mean", "std", "backgrounds_holdout"),
+    *("min_lr_ratio", "loss_alpha", "threshold", "channels_last"),
+}
+KNOWN_TRAIN_FLAGS = {
+    *("--config", "--data", "--model", "--model-arg", "--input-size", "--img-size", "--init"),
+    *("--augment", "--cutouts", "--paste-prob", "--backgrounds", "--scenes", "--negatives"),
+    *("--negatives-share", "--composites", "--portrait-prob", "--resize", "--epochs"),
+    *("--batch-size", "--lr", "--weight-decay", "--patience", "--val-fraction", "--workers"),
+    *("--seed", "--device", "--precision", "--no-cache", "--out", "--nproc", "--accumulate"),
+    *("--sync-bn", "--resume"),
+}
+
+
+def test_train_has_a_flag_for_every_setting():
+    """A new DataConfig/TrainConfig field gets its flag from a help text in its metadata, or
+    is added to YAML_ONLY here on purpose; the flags users know all stay."""
+    actions = [a for a in subparser("train")._actions if a.option_strings]
+    dests = {a.dest for a in actions}
+    for cls in (DataConfig, TrainConfig):
+        for f in fields(cls):
+            assert (f.name in dests) != (f.name in YAML_ONLY), (
+                f"{cls.__name__}.{f.name}: give it a flag (help in its metadata) or add it to "
+                f"YAML_ONLY"
+            )
+    options = {o for a in actions for o in a.option_strings}
+    assert not KNOWN_TRAIN_FLAGS - options, f"flags lost: {KNOWN_TRAIN_FLAGS - options}"
+    assert "--img-size" not in subparser("train").format_help()  # a hidden old name
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["train", *argv])
+
+
+def test_train_config_defaults_then_yaml_then_flags(tmp_path):
+    (tmp_path / "run.yaml").write_text(
+        "epochs: 7\nlr: 0.01\ndata:\n  roots: [a]\n  img_size: 64\n  augment: strong\n"
+        "model:\n  name: unet-small\n  kwargs: {base_channels: 8}\n"
+    )
+    cfg = train_config(
+        parse(
+            *("--config", str(tmp_path / "run.yaml"), "--epochs", "2", "--no-cache"),
+            *("--sync-bn", "--negatives", "n1", "--negatives", "n2", "--workers", "3"),
+            *("--model-arg", "bilinear=false", "--img-size", "96"),
+        )
+    )
+    assert (cfg.epochs, cfg.lr, cfg.batch_size) == (2, 0.01, 8)  # flag, YAML, default
+    assert cfg.data.roots == ("a",) and cfg.data.augment == "strong"
+    assert cfg.data.input_size == 96 and cfg.data.num_workers == 3
+    assert cfg.data.cache is False and cfg.sync_bn is True
+    assert cfg.data.negatives == ("n1", "n2")
+    assert cfg.model.name == "unet-small"
+    assert cfg.model.kwargs == {"base_channels": 8, "bilinear": False}
+    with pytest.raises(SystemExit):  # choices are argparse's
+        parse("--resize", "fit")
+
+
+def test_resume_takes_the_run_config_and_only_the_flags_that_may_change(tmp_path):
+    TrainConfig(data={"roots": ["x"]}, lr=0.5, epochs=3).save(tmp_path / "config.yaml")
+    resume = ("--resume", str(tmp_path))
+    cfg = train_config(parse(*resume, "--epochs", "9", "--workers", "1", "--sync-bn"))
+    assert (cfg.epochs, cfg.data.num_workers, cfg.sync_bn, cfg.lr) == (9, 1, True, 0.5)
+    assert cfg.data.roots == ("x",)
+    for f in setting_fields():
+        if f.metadata.get("resume"):
+            continue
+        flag = flag_name(f)
+        if isinstance(f.default, bool):
+            value = []
+        elif "choices" in f.metadata:
+            value = [f.metadata["choices"][-1]]
+        else:
+            value = ["1" if isinstance(f.default, (int, float)) else "x"]
+        with pytest.raises(ValueError, match=f"^{flag} cannot change when resuming"):
+            train_config(parse(*resume, flag, *value, "--epochs", "9"))
 
 
 def test_train_without_data_says_where_to_put_it(tmp_path):

@@ -13,14 +13,8 @@ from personseg.checkpoint import bundled_checkpoint, load_checkpoint
 from personseg.data import load_image, load_mask
 from personseg.data.splits import load_root, negative_split, read_split, select
 from personseg.data.synth import background_files
-from personseg.inference import Segmenter
 from personseg.inference.run import sample_image
 from personseg.metrics import MetricAccumulator
-
-
-@pytest.fixture(scope="module")
-def default_segmenter() -> Segmenter:
-    return Segmenter.from_pretrained()
 
 
 def test_bundled_weights_are_small_and_load_with_weights_only():

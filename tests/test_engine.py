@@ -139,7 +139,7 @@ def test_segmenter_returns_probabilities_at_image_resolution(tiny_root, tmp_path
 
 
 def test_config_validation_and_yaml_round_trip(tmp_path):
-    with pytest.raises(ValueError, match="multiple of 16 for unet .* try 96"):
+    with pytest.raises(ValueError, match=r"multiple of 16 for unet .* try 96"):
         TrainConfig(data={"input_size": 100})
     # the divisor is the model's own: 48 suits the U-Net, not EfficientNet-Lite's 5 halvings
     assert TrainConfig(data={"input_size": 48}).data.input_size == 48

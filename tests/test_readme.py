@@ -1,6 +1,7 @@
 """The README's commands are the real ones: CI runs its test command, its CLI lines parse, and
 its parameter counts are the models' own."""
 
+import argparse
 import re
 import shlex
 
@@ -45,7 +46,18 @@ def test_readme_cli_lines_parse(cmd):
     words = shlex.split(cmd)
     if words[0] == "torchrun":  # torchrun [its options] -m personseg ARGS
         words = words[words.index("-m") + 1 :]
-    build_parser().parse_args(words[1:])
+    parser = build_parser()
+    args = parser.parse_args(words[1:])  # an unknown flag or a bad value exits here
+    assert args.command == words[1]
+    # every flag is the command's own full name (argparse would also take an abbreviation)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command = sub.choices[words[1]]
+    if words[1] == "data":
+        command = next(
+            a for a in command._actions if isinstance(a, argparse._SubParsersAction)
+        ).choices[words[2]]
+    flags = {w.split("=")[0] for w in words if w.startswith("--")}
+    assert flags <= set(command._option_string_actions), flags - set(command._option_string_actions)
 
 
 def test_readme_parameter_counts_are_true():

@@ -21,28 +21,70 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUGMENTS = ("seed", "strong")
 
 
+def _flag(default: Any, help: str, **meta: Any) -> Any:
+    """A field that ``personseg train`` also takes as a flag (the CLI reads this metadata).
+
+    The flag is ``--`` + the name with ``_`` as ``-`` (a bool that defaults to True gives
+    ``--no-<name>``), typed by the default (a tuple: repeat the flag); ``meta`` may hold
+    ``flag`` (another name), ``choices``, ``metavar``, and ``resume=True`` for a setting that
+    may change when a run is resumed. Fields made without it are set in YAML only.
+    """
+    return field(default=default, metadata={"help": help, **meta})
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the images and masks are and how they are split and resized."""
 
-    roots: tuple[str, ...] = ()
-    input_size: int = 256  # training input: a square of this side
-    resize: str = "letterbox"
-    val_fraction: float = 0.2
-    num_workers: int = -1  # -1: chosen from the core count
-    cache: bool = True  # decode each image once, keep it in memory at ~1.25x input_size
+    roots: tuple[str, ...] = _flag(
+        (),
+        "data root with images/ and masks/ (repeat to combine sets); default: ./data",
+        flag="--data",
+        metavar="ROOT",
+    )
+    input_size: int = _flag(256, "square training input size (default 256)")
+    resize: str = _flag(
+        "letterbox",
+        "letterbox keeps the aspect ratio (default); stretch squashes",
+        choices=("letterbox", "stretch"),  # fit is for prediction only
+    )
+    val_fraction: float = _flag(0.2, "validation share when a root has no val.txt (default 0.2)")
+    num_workers: int = _flag(  # -1: chosen from the core count
+        -1, "data loader processes (default: from cores)", flag="--workers", resume=True
+    )
+    cache: bool = _flag(  # decode each image once, keep it in memory at ~1.25x input_size
+        True, "decode images every epoch instead of keeping them in memory"
+    )
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    augment: str = "seed"  # "seed" (the seed's augmentation) or "strong" (scale, colour, noise)
-    cutouts: str = ""  # folder of RGBA people pasted into training photos (copy-paste)
-    paste_prob: float = 0.0  # chance that a training photo gets 1-3 pasted people
-    backgrounds: str = ""  # folder of photos with nobody in them
+    augment: str = _flag(
+        "seed",
+        "seed (flip, rotation, brightness, blur; the default) or strong (adds scale, "
+        "shift, colour, noise, JPEG)",
+        choices=AUGMENTS,
+    )
+    cutouts: str = _flag(  # copy-paste augmentation
+        "", "RGBA people to paste into training photos", metavar="DIR"
+    )
+    paste_prob: float = _flag(0.0, "chance a photo gets 1-3 pasted people")
+    backgrounds: str = _flag("", "photos with nobody in them", metavar="DIR")
     backgrounds_holdout: int = 0  # last N backgrounds (by name) never trained on
-    scenes: int = 0  # samples per epoch from backgrounds (half empty, half with pasted people)
-    negatives: tuple[str, ...] = ()  # folders of photos with nobody in them (empty masks)
-    negatives_share: float = 0.2  # share of each epoch's samples drawn from the negatives
-    composites: int = 0  # samples per epoch: people pasted beside the subject of a negative
-    portrait_prob: float = 0.0  # chance that a standing person's photo is cropped to a portrait
+    scenes: int = _flag(0, "samples per epoch from --backgrounds (half with pasted people)")
+    negatives: tuple[str, ...] = _flag(  # trained on with empty masks
+        (),
+        "photos with nobody in them (in DIR or DIR/images; its train.txt/val.txt "
+        "respected), trained on with empty masks; repeat to combine folders",
+        metavar="DIR",
+    )
+    negatives_share: float = _flag(0.2, "share of each epoch drawn from --negatives (0.2)")
+    composites: int = _flag(
+        0,
+        "samples per epoch: training people pasted beside the subject of --negatives "
+        "and --backgrounds photos",
+    )
+    portrait_prob: float = _flag(
+        0.0, "chance a standing person's photo is cropped to head-and-shoulders or half-body"
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "roots", tuple(str(r) for r in self.roots))
@@ -99,22 +141,40 @@ class TrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    out: str = ""
-    epochs: int = 50
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    out: str = _flag("", "run directory (default runs/<date-time>)")
+    epochs: int = _flag(50, "total epochs (default 50)", resume=True)
+    batch_size: int = _flag(8, "images per step (default 8)")
+    lr: float = _flag(1e-3, "learning rate (default 1e-3)")
+    weight_decay: float = _flag(1e-4, "AdamW weight decay (default 1e-4)")
     min_lr_ratio: float = 0.01  # cosine schedule ends at lr * min_lr_ratio
     loss_alpha: float = 0.5  # CombinedLoss: alpha * BCE + (1 - alpha) * Dice
-    patience: int = 10  # epochs without a better val Dice before stopping; 0 disables
+    patience: int = _flag(
+        10,
+        "early-stop after N epochs without a better val Dice; 0 disables (default 10)",
+        resume=True,
+    )
     threshold: float = 0.5
-    seed: int = 42
-    device: str = "auto"
-    precision: str = "auto"  # auto: bf16 autocast where the hardware has it, else fp32
+    seed: int = _flag(42, "random seed (default 42)")
+    device: str = _flag("auto", "auto, cpu, cuda or cuda:N (default auto)", resume=True)
+    precision: str = _flag(
+        "auto",
+        "auto (default): bf16 autocast where the CPU/GPU has it, else fp32",
+        choices=PRECISIONS,
+        resume=True,
+    )
     channels_last: bool = True
-    accumulate: int = 1  # optimizer step every N batches (keeps the global batch across GPUs)
-    sync_bn: bool = False  # BatchNorm statistics over all processes (torchrun)
-    init: str = ""  # start from these weights: a checkpoint, run dir, or "default" (fine-tuning)
+    accumulate: int = _flag(
+        1,
+        "optimizer step every N batches (keep the global batch when the "
+        "number of processes changes; default 1)",
+        resume=True,
+    )
+    sync_bn: bool = _flag(False, "BatchNorm statistics over all processes", resume=True)
+    init: str = _flag(
+        "",
+        "start from these weights (fine-tuning): a checkpoint, run dir, or 'default'",
+        metavar="CKPT",
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):

@@ -41,8 +41,9 @@ def train_one_epoch(
     Returns:
         ``loss`` (mean), ``mean_dice`` and ``mean_iou`` (per image) on the augmented
         training batches, images per second (data loading included) and ``data_wait``,
-        the share of the epoch spent waiting for the loader. With ``accumulate`` K the optimizer steps every K batches (and
-        after the last one); under DDP gradients are synchronised only on those steps.
+        the share of the epoch spent waiting for the loader. With ``accumulate`` K the
+        optimizer steps every K batches (and after the last one); under DDP gradients are
+        synchronised only on those steps.
     """
     n_batches = len(loader) if hasattr(loader, "__len__") else None
     if accumulate > 1 and n_batches is None:

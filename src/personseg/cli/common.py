@@ -1,0 +1,101 @@
+"""Options several commands share, and loading the model they run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from personseg.config import PRECISIONS
+from personseg.inference.effects import REFINES
+
+
+def quiet_flag() -> list[argparse.ArgumentParser]:
+    """Options every subcommand also takes after its name (SUPPRESS keeps a value given before)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="only warnings and errors",
+    )
+    return [common]
+
+
+def add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default="default",
+        metavar="CKPT",
+        help="checkpoint, run dir, .onnx, or 'default' (the bundled model; the default)",
+    )
+
+
+def add_runtime(p: argparse.ArgumentParser) -> None:
+    """Where and how a trained model runs (evaluate, predict, video, webcam)."""
+    p.add_argument("--threshold", type=float, help="probability threshold (default: checkpoint)")
+    p.add_argument(
+        "--refine",
+        choices=REFINES,
+        default="guided",
+        help="edge of every output and score: guided (a guided filter moves it onto the "
+        "photo's edges; default) or none (the network's own edge)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        metavar="S",
+        help="model input size (fit: about S² pixels shaped like the photo; a multiple of the "
+        "model's size divisor, 32 for the default model; default: the checkpoint's). Larger finds small people better, and is slower",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="PyTorch backend only (default auto: bf16 where the hardware has it)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="onnx: ONNX Runtime (a .pt is exported beside itself first); auto: by file type",
+    )
+
+
+def add_effect_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--background", metavar="IMAGE|#RRGGBB", help="new background for --effect replace"
+    )
+    p.add_argument("--blur", type=float, default=15.0, help="background blur strength (default 15)")
+
+
+def effect_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Effect settings from the flags; checked before any model is loaded."""
+    from personseg.inference.effects import load_background
+
+    effects = args.effect if isinstance(args.effect, list) else [args.effect]
+    if "replace" in effects and not args.background:
+        raise ValueError("--effect replace needs --background IMAGE or --background '#RRGGBB'")
+    background = load_background(args.background) if args.background else None
+    return {"blur": args.blur, "background": background}
+
+
+def load_segmenter(args: argparse.Namespace, model: str | Path):
+    """The model on the chosen backend; ``--backend onnx`` with a ``.pt`` exports it beside
+    itself first (checked against PyTorch; once, until the ``.pt`` changes)."""
+    from personseg.checkpoint import BUNDLED
+    from personseg.inference.segmenter import Segmenter
+
+    if args.input_size is not None and args.input_size < 1:
+        raise ValueError(f"--input-size must be positive, got {args.input_size}")
+    if args.backend == "onnx" and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
+        from personseg.export import onnx_for_checkpoint
+
+        model = onnx_for_checkpoint(model)
+    seg = Segmenter.load(model, args.backend, args.device, args.precision)
+    seg.refine = args.refine
+    if args.input_size is not None:
+        seg.input_size = args.input_size  # checked against the model's size divisor
+    return seg

@@ -1,0 +1,63 @@
+"""``personseg predict``: masks (or effects) for images, folders or globs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from personseg.cli.common import (
+    add_effect_options,
+    add_model,
+    add_runtime,
+    effect_options,
+    load_segmenter,
+    quiet_flag,
+)
+from personseg.inference.effects import EFFECTS
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict", parents=quiet_flag(), help="write person masks for images, folders or globs"
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    add_model(p)
+    p.add_argument("--out", default="predictions", help="output folder (default predictions/)")
+    p.add_argument(
+        "--effect",
+        action="append",
+        choices=EFFECTS,
+        help="what to write per image, repeatable: mask (default), overlay, cutout (RGBA PNG), "
+        "blur, replace",
+    )
+    add_effect_options(p)
+    p.add_argument("--visualize", action="store_true", help="also write overlay and figure PNGs")
+    p.add_argument("--batch-size", type=int, default=4)
+    add_runtime(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from personseg.inference import collect_inputs, predict_files
+
+    paths = collect_inputs(args.inputs)
+    options = effect_options(args)
+    seg = load_segmenter(args, args.model)
+    result = predict_files(
+        seg,
+        paths,
+        args.out,
+        args.visualize,
+        args.threshold,
+        args.batch_size,
+        args.effect or ["mask"],
+        options,
+    )
+    print(
+        f"wrote {len(result['written'])} file(s) to {args.out} "
+        f"({result['ms_per_image']:.1f} ms/image)"
+    )
+    if result["failed"]:
+        print(f"skipped {len(result['failed'])} unreadable image(s)", file=sys.stderr)
+        return 1
+    return 0
