@@ -30,7 +30,8 @@ def blend(fine_tuned: Checkpoint, start: Checkpoint, alpha: float) -> Checkpoint
             state[key] = alpha * value.float() + (1 - alpha) * other.float()
         else:
             state[key] = value
-    return Checkpoint(a, state, epoch=fine_tuned.epoch, config=fine_tuned.config)
+    config = {**fine_tuned.config, "blend": {"alpha": alpha}}
+    return Checkpoint(a, state, epoch=fine_tuned.epoch, config=config)
 
 
 def main() -> None:

@@ -34,6 +34,19 @@ def machine() -> str:
     )
 
 
+def load_segmenter(model: str, backend: str = "auto"):
+    """``Segmenter.load``, exporting a ``.pt`` to ONNX first for ``backend="onnx"`` (as the
+    CLI does; the Segmenter itself never exports)."""
+    from personseg.checkpoint import BUNDLED
+    from personseg.inference.segmenter import Segmenter
+
+    if backend == "onnx" and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
+        from personseg.export import onnx_for_checkpoint
+
+        model = onnx_for_checkpoint(model)
+    return Segmenter.load(model, backend)
+
+
 def marked_shares(seg, files) -> list[float]:
     """For each photo file, the share of its pixels the segmenter marks as person."""
     from personseg.data import load_image

@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_DATA, marked_shares, median_ms, save
+from common import DEFAULT_DATA, load_segmenter, marked_shares, median_ms, save
 
 from personseg.data import load_image
 from personseg.data.splits import split_samples
@@ -85,7 +85,7 @@ def main() -> None:
         backends = ["torch"] if a.no_onnx else ["torch", "onnx"]
         row: dict = {}
         for backend in backends:
-            seg = Segmenter.load(model, backend)
+            seg = load_segmenter(model, backend)
             for root in a.data:
                 r = evaluate_samples(seg, split_samples(root))
                 name = Path(root).name

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import DEFAULT_DATA, save
+from common import DEFAULT_DATA, load_segmenter, save
 
 from personseg.data import load_image, load_mask
 from personseg.data.splits import split_samples
@@ -81,7 +81,7 @@ def main() -> None:
     p.add_argument("--refine", choices=REFINES, default="guided", help="edge (default guided)")
     p.add_argument("--json")
     a = p.parse_args()
-    seg = Segmenter.load(a.model, a.backend)
+    seg = load_segmenter(a.model, a.backend)
     seg.refine = a.refine
     own = seg.input_size, seg.resize
     results: dict = {

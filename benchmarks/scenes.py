@@ -18,12 +18,11 @@ import random
 
 import cv2
 import numpy as np
-from common import save
+from common import load_segmenter, save
 
 from personseg.data import load_image, load_pair
 from personseg.data.splits import split_samples
 from personseg.data.synth import background_files, paste_people, person_cutout
-from personseg.inference import Segmenter
 from personseg.metrics import iou_score
 
 GROUPS = {  # name: (people, height range as a share of the photo's height)
@@ -67,7 +66,7 @@ def main() -> None:
     p.add_argument("--sizes", nargs="+", type=int, help="input sizes (default: the model's)")
     p.add_argument("--json")
     a = p.parse_args()
-    seg = Segmenter.load(a.model, a.backend)
+    seg = load_segmenter(a.model, a.backend)
     cutouts = person_cutouts(a.people, a.split)
     _, held = background_files(a.backgrounds, a.holdout)
     rng = random.Random(0)

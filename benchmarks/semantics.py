@@ -29,7 +29,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import marked_shares, save
+from common import load_segmenter, marked_shares, save
 
 from personseg.data import load_image, load_pair
 from personseg.data.splits import negative_split, split_samples
@@ -159,7 +159,7 @@ def main() -> None:
     a = p.parse_args()
     results = {}
     for i, model in enumerate(a.models):
-        seg = Segmenter.load(model, a.backend)
+        seg = load_segmenter(model, a.backend)
         if model != "default":  # a run's checkpoint: predict as the bundled model does
             seg.resize, seg.input_size = "fit", a.input_size
         out = Path(a.gallery) / f"{i}-{Path(model).parent.name or model}" if a.gallery else None

@@ -15,12 +15,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import save
+from common import load_segmenter, save
 
 from personseg.bench import MOTIONS, synthetic_clip, write_video
 from personseg.data import load_pair
 from personseg.data.splits import split_samples
-from personseg.inference import Segmenter
 from personseg.inference.video import segment_video
 from personseg.metrics import MetricAccumulator
 
@@ -58,7 +57,7 @@ def main() -> None:
     p.add_argument("--speed-seconds", type=float, default=10, help="640x480 clip for frames/s")
     p.add_argument("--json")
     a = p.parse_args()
-    seg = Segmenter.load(a.model, a.backend)
+    seg = load_segmenter(a.model, a.backend)
     samples = split_samples(a.data)
     samples = samples[:: max(1, len(samples) // a.photos)][: a.photos]
     rows: dict = {str(s): {m: [] for m in MOTIONS} for s in a.smoothing}

@@ -99,3 +99,44 @@ def test_onnx_backend_needs_an_exported_file(tmp_path):
         seg.input_size = 40
     seg.input_size = 48
     assert seg.prepare(torch.zeros(30, 30, 3, dtype=torch.uint8).numpy())[0].shape == (3, 48, 48)
+
+
+def test_the_bundled_onnx_model_carries_the_same_spec():
+    from personseg.checkpoint import bundled_onnx
+    from personseg.inference.onnx_runner import OrtRunner
+
+    onnx_spec = OrtRunner(bundled_onnx()).spec  # metadata of the first format: flat keys
+    pt_spec = load_checkpoint("default").spec
+    assert onnx_spec.replace(versions={}) == pt_spec.replace(versions={})
+
+
+def test_a_run_of_the_first_format_resumes(tiny_root, tmp_path):
+    from personseg.config import TrainConfig
+    from personseg.engine import fit
+
+    cfg = TrainConfig(
+        data={"roots": [str(tiny_root)], "input_size": 32, "num_workers": 0},
+        model={"name": "unet-small", "kwargs": {"base_channels": 4}},
+        out=str(tmp_path / "run"),
+        epochs=1,
+        batch_size=4,
+        device="cpu",
+    )
+    fit(cfg)
+    new = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    spec = new["spec"]
+    legacy = {  # the same run as the first format wrote it
+        "format": "personseg-checkpoint-v1",
+        "model": {"name": spec["name"], "kwargs": spec["kwargs"]},
+        "input_size": spec["input_size"],
+        "resize": spec["resize"],
+        "normalization": {"mean": spec["mean"], "std": spec["std"]},
+        "threshold": spec["threshold"],
+        **{k: new[k] for k in ("state_dict", "metrics", "epoch", "config")},
+        **new["training"],
+    }
+    torch.save(legacy, tmp_path / "run" / "last.pt")
+    result = fit(cfg.__class__.from_dict({**cfg.to_dict(), "epochs": 2}), resume=tmp_path / "run")
+    assert result["epochs_run"] == 1
+    resumed = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert resumed.epoch == 2 and len(resumed.training["history"]) == 2

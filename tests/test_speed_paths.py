@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from personseg import device as amp
+from personseg import device
 from personseg.bench import bench_predict, bench_train
 from personseg.data import SegmentationDataset, eval_transform, find_pairs
 from personseg.device import Runtime, resolve_precision
@@ -17,9 +17,9 @@ from personseg.models import create_model
 
 def test_precision_auto_follows_the_hardware(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(amp, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
     assert resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr(amp, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
     assert resolve_precision("fp16", cpu) == "fp16"
     with pytest.raises(ValueError, match="precision must be one of"):

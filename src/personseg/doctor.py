@@ -124,9 +124,10 @@ def check_pretrained() -> Check:
     return Check("OK", "pretrained", "ImageNet weights for unet-efficientnet-lite0")
 
 
-def check_data(data_root: str | None) -> Check:
-    """The data root given (a FIX when it has no pairs), else $PERSONSEG_DATA or ./data (INFO)."""
-    root = data_root or os.environ.get("PERSONSEG_DATA") or "data"
+def check_data_root(data_root: str | None) -> Check:
+    """The data root given with --data (a FIX when it has no pairs), else ./data (INFO), where
+    ``personseg train`` looks without --data."""
+    root = data_root or "data"
     try:
         pairs, _, _ = find_pairs(root)
     except FileNotFoundError:
@@ -152,7 +153,7 @@ def run_checks(data_root: str | None = None) -> list[Check]:
         *(partial(check_model, name) for name in list_models()),
         check_bundled_model,
         check_pretrained,
-        partial(check_data, data_root),
+        partial(check_data_root, data_root),
     ]
     results: list[Check] = []
     for check in checks:

@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", parents=quiet_flag(), help="measure training or prediction speed")
     p.add_argument("task", choices=["train", "predict"])
     p.add_argument("--model", default="unet", help="registered model name (random weights)")
-    p.add_argument("--input-size", type=int, default=256)
+    p.add_argument("--input-size", "--img-size", type=int, default=256, help="model input size")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="predict only")

@@ -47,7 +47,8 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="S",
         help="model input size (fit: about S² pixels shaped like the photo; a multiple of the "
-        "model's size divisor, 32 for the default model; default: the checkpoint's). Larger finds small people better, and is slower",
+        "model's size divisor, 32 for the default model; default: the checkpoint's). Larger "
+        "finds small people better, and is slower",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument(

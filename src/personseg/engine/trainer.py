@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -25,7 +24,6 @@ from personseg.device import Runtime
 from personseg.engine.distributed import (
     backend,
     broadcast_buffers,
-    gather_rows,
     init_distributed,
     is_dist,
     is_main_process,
@@ -34,7 +32,7 @@ from personseg.engine.distributed import (
     world_size,
 )
 from personseg.engine.loaders import Loaders, build_loaders
-from personseg.engine.loop import evaluate, false_positives, train_one_epoch
+from personseg.engine.loop import check_same_weights, evaluate, false_positives, train_one_epoch
 from personseg.engine.state import grad_scaler, rng_state, seed_everything, set_rng_state
 from personseg.losses import CombinedLoss
 from personseg.models import create_model
@@ -60,15 +58,6 @@ CSV_FIELDS = (
     "train_images_per_s",
     "data_wait",
 )
-
-
-def check_same_weights(model: nn.Module) -> None:
-    """Raise if the processes' weights have drifted apart (they must be equal under DDP)."""
-    total = sum(p.detach().double().sum().item() for p in model.parameters())
-    sums = gather_rows(np.array([[total]]))[:, 0]
-    if not np.all(sums == sums[0]):
-        raise RuntimeError(f"the processes' weights differ (parameter sums {sums.tolist()})")
-    log.info("weights identical on all %d processes", len(sums))
 
 
 def _lr_factor(cfg: TrainConfig):
@@ -116,15 +105,6 @@ def init_weights(model: nn.Module, start: Checkpoint, cfg: TrainConfig) -> None:
 
 def default_run_dir() -> Path:
     return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def _write_csv(history: list[dict[str, Any]], path: Path) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
-    tmp.replace(path)
 
 
 def _write_csv(history: list[dict[str, Any]], path: Path) -> None:

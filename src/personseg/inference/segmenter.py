@@ -140,6 +140,8 @@ class Segmenter:
         if backend == "onnx" and str(model) in BUNDLED:
             model = bundled_onnx(str(model))
         if Path(model).suffix == ".onnx":
+            if backend == "torch":
+                raise ValueError(f"{model} is an ONNX model: use --backend onnx (or auto)")
             from personseg.inference.onnx_runner import OrtRunner
 
             runner = OrtRunner(model)
