@@ -108,3 +108,11 @@ def default_segmenter():
     from personseg.inference.segmenter import Segmenter
 
     return Segmenter.from_pretrained()
+
+
+@pytest.fixture(scope="session")
+def default_onnx_segmenter():
+    """The bundled default model on ONNX Runtime (int8), as video and the server run it."""
+    from personseg.inference.segmenter import Segmenter
+
+    return Segmenter.load("default", backend="onnx")

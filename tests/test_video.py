@@ -133,12 +133,12 @@ def real_clip_inputs(shared_data):
 @pytest.mark.realdata
 @pytest.mark.parametrize("motion", ["still", "jitter", "pan"])
 def test_smoothing_lowers_flicker_without_losing_iou_on_real_clips(
-    tmp_path, real_clip_inputs, motion, default_segmenter
+    tmp_path, real_clip_inputs, motion, default_onnx_segmenter
 ):
     """Clips of real photos moved by a known camera path (ground truth moved alike)."""
     from personseg.metrics import MetricAccumulator
 
-    seg = default_segmenter
+    seg = default_onnx_segmenter
     for k, (image, mask) in enumerate(real_clip_inputs):
         clip = list(synthetic_clip(image, mask, 16, motion, (320, 240), seed=k))
         video = tmp_path / f"{k}-{motion}.avi"
