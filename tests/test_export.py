@@ -167,3 +167,14 @@ def test_onnx_export_refuses_prediction_shape_options(tiny_ckpt, tmp_path):
     )
     assert bad.returncode != 0 and "apply to a .pt export only" in bad.stderr
     assert "Traceback" not in bad.stderr and not out.exists()
+
+
+def test_export_needs_twice_the_size_divisor(tmp_path):
+    from personseg.checkpoint import ModelSpec
+    from personseg.export.onnx import export_model
+    from personseg.models import create_model
+
+    spec = ModelSpec("unet-small", {"base_channels": 4}, input_size=16)  # a model may take 16
+    with pytest.raises(ValueError, match="at least 32 for unet-small"):
+        export_model(create_model("unet-small", base_channels=4), spec, tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())

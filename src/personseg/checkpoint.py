@@ -71,14 +71,13 @@ class ModelSpec:
         self.check_input_size(self.input_size)
 
     def check_input_size(self, size: int) -> int:
-        """``size`` if this model takes it (a multiple of the divisor, at least twice it, as
-        the exported ONNX graph needs), else a ValueError saying which sizes work."""
+        """``size`` if this model takes it (a positive multiple of the divisor), else a
+        ValueError saying which sizes work."""
         d = self.divisor
-        if size < 2 * d or size % d:
-            near = max(2 * d, round(size / d) * d)
+        if size < d or size % d:
+            near = max(d, round(size / d) * d)
             raise ValueError(
-                f"input size must be a multiple of {d} for {self.name} (at least {2 * d}), got "
-                f"{size}; "
+                f"input size must be a positive multiple of {d} for {self.name}, got {size}; "
                 f"try {near}"
             )
         return size

@@ -204,11 +204,11 @@ class TrainConfig:
         from personseg.models.registry import size_divisor  # models import torch: only here
 
         d, size = size_divisor(self.model.name), self.data.input_size
-        if size < 2 * d or size % d:
-            near = max(2 * d, round(size / d) * d)
+        if size < d or size % d:
+            near = max(d, round(size / d) * d)
             raise ValueError(
                 f"input_size must be a multiple of {d} for {self.model.name} (it halves the "
-                f"input {d.bit_length() - 1} times; at least {2 * d}); got {size}, try {near}"
+                f"input {d.bit_length() - 1} times); got {size}, try {near}"
             )
 
     def to_dict(self) -> dict[str, Any]:

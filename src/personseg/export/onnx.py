@@ -95,6 +95,11 @@ def export_model(
     _onnx()
     model = model.float().eval()
     size, d = spec.input_size, spec.divisor
+    if size < 2 * d:
+        raise ValueError(
+            f"ONNX export needs an input size of at least {2 * d} for {spec.name} (twice its "
+            f"size divisor), got {size}; export a .pt with --input-size {2 * d} first"
+        )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp.onnx")
