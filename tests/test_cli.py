@@ -89,7 +89,7 @@ def subparser(name: str) -> argparse.ArgumentParser:
 def test_every_command_has_help(capsys):
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert set(sub.choices) == {
-        *("train", "evaluate", "predict", "video", "webcam", "demo"),
+        *("train", "evaluate", "predict", "video", "webcam", "serve", "demo"),
         *("data", "export", "bench", "doctor"),
     }
     for name in sub.choices:

@@ -10,12 +10,23 @@ import sys
 from collections.abc import Sequence
 
 from personseg import __version__
-from personseg.cli import bench, data, demo, doctor, evaluate, export, predict, train, video
+from personseg.cli import (
+    bench,
+    data,
+    demo,
+    doctor,
+    evaluate,
+    export,
+    predict,
+    serve,
+    train,
+    video,
+)
 
 log = logging.getLogger("personseg")
 
 # in the order of `personseg --help`; video.py adds both video and webcam
-COMMANDS = (train, evaluate, predict, video, demo, data, export, bench, doctor)
+COMMANDS = (train, evaluate, predict, video, serve, demo, data, export, bench, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,11 +41,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message comes (not when main() ran), so
+    that messages after main() returns never go to a stream closed since."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.handlers[:] = [handler]  # our messages only; other libraries keep their defaults
     other_rank = int(os.environ.get("RANK", "0")) > 0  # under torchrun only rank 0 talks

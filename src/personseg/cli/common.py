@@ -65,6 +65,28 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
     )
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_max_pixels(p: argparse.ArgumentParser) -> None:
+    """The pixel limit of every image a command decodes (refused from its header, unread)."""
+    from personseg.data.images import DEFAULT_MAX_PIXELS
+
+    p.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"refuse images of more than N pixels before decoding them "
+        f"(default {DEFAULT_MAX_PIXELS:_}: {DEFAULT_MAX_PIXELS / 1e6:g} MP)",
+    )
+
+
 def add_effect_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--background", metavar="IMAGE|#RRGGBB", help="new background for --effect replace"
@@ -79,23 +101,29 @@ def effect_options(args: argparse.Namespace) -> dict[str, Any]:
     effects = args.effect if isinstance(args.effect, list) else [args.effect]
     if "replace" in effects and not args.background:
         raise ValueError("--effect replace needs --background IMAGE or --background '#RRGGBB'")
-    background = load_background(args.background) if args.background else None
+    background = load_background(args.background, args.max_pixels) if args.background else None
     return {"blur": args.blur, "background": background}
 
 
-def load_segmenter(args: argparse.Namespace, model: str | Path):
-    """The model on the chosen backend; ``--backend onnx`` with a ``.pt`` exports it beside
+def resolve_model(args: argparse.Namespace, model: str | Path) -> str | Path:
+    """The model file the backend runs: ``--backend onnx`` with a ``.pt`` exports it beside
     itself first (checked against PyTorch; once, until the ``.pt`` changes)."""
     from personseg.checkpoint import BUNDLED
+
+    if args.backend == "onnx" and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
+        from personseg.export import onnx_for_checkpoint
+
+        return onnx_for_checkpoint(model)
+    return model
+
+
+def load_segmenter(args: argparse.Namespace, model: str | Path):
+    """The model on the chosen backend (see :func:`resolve_model`), with the runtime flags."""
     from personseg.inference.segmenter import Segmenter
 
     if args.input_size is not None and args.input_size < 1:
         raise ValueError(f"--input-size must be positive, got {args.input_size}")
-    if args.backend == "onnx" and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
-        from personseg.export import onnx_for_checkpoint
-
-        model = onnx_for_checkpoint(model)
-    seg = Segmenter.load(model, args.backend, args.device, args.precision)
+    seg = Segmenter.load(resolve_model(args, model), args.backend, args.device, args.precision)
     seg.refine = args.refine
     if args.input_size is not None:
         seg.input_size = args.input_size  # checked against the model's size divisor

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from personseg.cli.common import quiet_flag
+from personseg.cli.common import add_max_pixels, quiet_flag
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", parents=quiet_flag(), help="inspect data folders")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     check = data_sub.add_parser(
-        "check", parents=quiet_flag(), help="report pairs, unreadable files, size mismatches"
+        "check",
+        parents=quiet_flag(),
+        help="report pairs, unreadable (truncated, corrupt, too large) files, size mismatches",
     )
     check.add_argument("roots", nargs="*", metavar="ROOT")
     check.add_argument(
@@ -21,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="also check a folder of photos with nobody in them (count, unreadable, splits)",
     )
+    add_max_pixels(check)
     data.set_defaults(run=run)
 
 
@@ -29,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.roots and not args.negatives:
         raise ValueError("give a data ROOT to check, or --negatives DIR")
-    reports = [check_data(r) for r in args.roots] + [check_negatives(n) for n in args.negatives]
+    limit = args.max_pixels
+    reports = [check_data(r, limit) for r in args.roots]
+    reports += [check_negatives(n, limit) for n in args.negatives]
     for report in reports:
         print(report.format())
     return 0 if all(r.ok for r in reports) else 1

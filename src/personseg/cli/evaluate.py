@@ -7,7 +7,13 @@ import json
 import logging
 from pathlib import Path
 
-from personseg.cli.common import add_model, add_runtime, load_segmenter, quiet_flag
+from personseg.cli.common import (
+    add_max_pixels,
+    add_model,
+    add_runtime,
+    load_segmenter,
+    quiet_flag,
+)
 
 log = logging.getLogger("personseg")
 
@@ -29,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--boundary-tol", type=int, default=3, help="boundary F1 tolerance in pixels (default 3)"
     )
     add_runtime(p)
+    add_max_pixels(p)
     p.set_defaults(run=run)
 
 
@@ -51,7 +58,13 @@ def run(args: argparse.Namespace) -> int:
     samples, what = _eval_samples(args.data, args.split)
     log.info("scoring %d images of %s", len(samples), what)
     result = evaluate_samples(
-        seg, samples, args.threshold, args.boundary_tol, args.csv, args.gallery
+        seg,
+        samples,
+        args.threshold,
+        args.boundary_tol,
+        args.csv,
+        args.gallery,
+        max_pixels=args.max_pixels,
     )
     result.update({"model": str(args.model), "data": str(args.data), "split": what})
     print(

@@ -7,6 +7,7 @@ import sys
 
 from personseg.cli.common import (
     add_effect_options,
+    add_max_pixels,
     add_model,
     add_runtime,
     effect_options,
@@ -31,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "blur, replace",
     )
     add_effect_options(p)
+    add_max_pixels(p)
     p.add_argument("--visualize", action="store_true", help="also write overlay and figure PNGs")
     p.add_argument("--batch-size", type=int, default=4)
     add_runtime(p)
@@ -52,12 +54,18 @@ def run(args: argparse.Namespace) -> int:
         args.batch_size,
         args.effect or ["mask"],
         options,
+        args.max_pixels,
     )
+    failed = result["failed"]
+    if failed and not result["written"]:  # nothing could be read: one line says why
+        raise ValueError(failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
     print(
         f"wrote {len(result['written'])} file(s) to {args.out} "
         f"({result['ms_per_image']:.1f} ms/image)"
     )
-    if result["failed"]:
-        print(f"skipped {len(result['failed'])} unreadable image(s)", file=sys.stderr)
+    for line in failed:
+        print(f"skipped {line}", file=sys.stderr)
+    if failed:
+        print(f"skipped {len(failed)} unreadable image(s)", file=sys.stderr)
         return 1
     return 0

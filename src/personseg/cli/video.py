@@ -9,6 +9,7 @@ from pathlib import Path
 
 from personseg.cli.common import (
     add_effect_options,
+    add_max_pixels,
     add_model,
     add_runtime,
     effect_options,
@@ -26,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="OUTPUT", help="output video (.mp4 or .avi)")
     p.add_argument("--effect", choices=EFFECTS, default="blur", help="default blur")
     add_effect_options(p)
+    add_max_pixels(p)
     p.add_argument(
         "--smoothing",
         type=float,
@@ -44,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     p.add_argument("--effect", choices=EFFECTS, default="blur", help="default blur")
     add_effect_options(p)
+    add_max_pixels(p)
     p.add_argument("--smoothing", type=float, default=0.5, help="temporal smoothing (default 0.5)")
     add_model(p)
     add_runtime(p)

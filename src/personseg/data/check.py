@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from personseg.data.dataset import (
     ASPECT_TOLERANCE,
@@ -14,6 +13,7 @@ from personseg.data.dataset import (
     load_image,
     load_mask,
 )
+from personseg.data.images import DEFAULT_MAX_PIXELS, decode, open_image
 from personseg.data.splits import negative_images, negative_split, read_split
 
 
@@ -44,8 +44,9 @@ def _examples(names: list[str], n: int = 3) -> str:
     return ", ".join(names[:n]) + (" …" if len(names) > n else "")
 
 
-def check_data(root: str | Path) -> DataReport:
-    """Read every pair of ``root`` once and report pairing, readability, sizes and mask values."""
+def check_data(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DataReport:
+    """Read every pair of ``root`` once and report pairing, readability (truncated, corrupt or
+    over ``max_pixels``: errors), sizes and mask values."""
     root = Path(root)
     report = DataReport(str(root))
     pairs, lonely_images, lonely_masks = find_pairs(root)
@@ -66,8 +67,8 @@ def check_data(root: str | Path) -> DataReport:
     unreadable, resized, bad_aspect, empty, non_binary, fractions = [], [], [], [], [], []
     for s in pairs:
         try:
-            image, mask_raw = load_image(s.image), load_mask(s.mask)
-            values = np.unique(np.asarray(_raw_values(s.mask)))
+            image, mask_raw = load_image(s.image, max_pixels), load_mask(s.mask, max_pixels)
+            values = np.unique(_raw_values(s.mask, max_pixels))
         except (ValueError, OSError) as err:
             unreadable.append(f"{s.stem} ({err})")
             continue
@@ -120,7 +121,7 @@ def check_data(root: str | Path) -> DataReport:
     return report
 
 
-def check_negatives(root: str | Path) -> DataReport:
+def check_negatives(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DataReport:
     """Decode every photo of a negatives root (photos with nobody in them) once and report the
     count, unreadable files and its ``train.txt``/``val.txt``."""
     root = Path(root)
@@ -133,7 +134,7 @@ def check_negatives(root: str | Path) -> DataReport:
     unreadable = []
     for path in files:
         try:
-            load_image(path)
+            load_image(path, max_pixels)
         except (ValueError, OSError) as err:
             unreadable.append(f"{path.name} ({err})")
     report.lines.append(f"photos: {len(files)} (every mask empty)")
@@ -153,6 +154,6 @@ def check_negatives(root: str | Path) -> DataReport:
     return report
 
 
-def _raw_values(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im)
+def _raw_values(path: Path, max_pixels: int) -> np.ndarray:
+    with open_image(path, max_pixels) as im:
+        return np.asarray(decode(im, str(path)))

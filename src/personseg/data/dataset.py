@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
+
+from personseg.data.images import DEFAULT_MAX_PIXELS, decode, open_image, read_image
 
 log = logging.getLogger("personseg")
 
@@ -68,34 +71,31 @@ def find_pairs(root: str | Path) -> tuple[list[Sample], list[Path], list[Path]]:
     return pairs, lonely_images, sorted(masks.values())
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """RGB uint8 ``(H, W, 3)``; EXIF orientation applied, grey and RGBA converted."""
-    if not Path(path).is_file():  # before OpenCV, which would print its own warning
-        raise FileNotFoundError(f"image not found: {path}")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)  # applies EXIF orientation, drops alpha
-    if img is None:
-        raise ValueError(f"cannot read image {path}: the file is broken or not an image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """RGB uint8 ``(H, W, 3)``; EXIF orientation applied, grey, 16-bit and RGBA converted.
+
+    Through the one safe loader (:mod:`personseg.data.images`): the format is read from the
+    bytes, more than ``max_pixels`` pixels is refused before decoding, and a truncated or
+    corrupt file is an :class:`~personseg.data.images.ImageError` (a ``ValueError``).
+    """
+    return read_image(path, max_pixels)
 
 
-def load_mask(path: str | Path) -> np.ndarray:
+def load_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Person mask as uint8 ``(H, W)`` in {0, 1}.
 
     Person is: alpha ≥ 128 for RGBA/LA; for 8-bit masks holding only 0 and one other value,
     or label images, any value > 0; for 8-bit masks with many grey levels up to 255 (soft or
     anti-aliased edges), value ≥ 128; any channel > 0 for colour label maps; > 0 for 16-bit.
     """
-    try:
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
-            if mode in ("RGBA", "LA", "PA"):
-                return (np.asarray(im.convert("RGBA"))[..., 3] >= 128).astype(np.uint8)
-            arr = np.asarray(im)  # 'P' gives palette indices: index > 0 is person
-    except FileNotFoundError:
-        raise FileNotFoundError(f"mask not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot read mask {path}: {err}") from None
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"mask not found: {path}")
+    with open_image(path, max_pixels, name=f"mask {path}") as im:
+        decode(im, f"mask {path}")
+        mode = im.mode
+        if mode in ("RGBA", "LA", "PA"):
+            return (np.asarray(im.convert("RGBA"))[..., 3] >= 128).astype(np.uint8)
+        arr = np.asarray(im)  # 'P' gives palette indices: index > 0 is person
     if arr.ndim == 3:
         arr = arr.max(axis=2)
     if arr.dtype == np.uint8 and mode != "P" and arr.max() == 255 and _is_soft(arr):
@@ -108,16 +108,28 @@ def _is_soft(arr: np.ndarray) -> bool:
     return len(np.unique(arr[:: max(1, arr.shape[0] // 256), :: max(1, arr.shape[1] // 256)])) > 32
 
 
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation the file's header holds, without decoding pixels (Pillow decodes a
+    whole PNG to look for EXIF after the pixels: a PNG's EXIF is read only when it comes
+    first)."""
+    if im.format != "PNG":
+        return im.getexif().get(_EXIF_ORIENTATION, 1)
+    exif = Image.Exif()
+    if im.info.get("exif"):
+        exif.load(im.info["exif"])
+    return exif.get(_EXIF_ORIENTATION, 1)
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) as loaded (after EXIF rotation), read from the header only."""
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            rotated = im.format == "JPEG" and im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-            if rotated:  # OpenCV applies JPEG EXIF orientation when it decodes
-                w, h = h, w
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot read {path}: {err}") from None
+    with open_image(path, max_pixels=sys.maxsize) as im:
+        w, h = im.size
+        try:
+            rotated = _orientation(im) in (5, 6, 7, 8)  # load_image rotates it
+        except Exception as err:  # a malformed EXIF block: Pillow raises many types
+            raise ValueError(f"cannot read {path}: its EXIF data is corrupt ({err})") from None
+        if rotated:
+            w, h = h, w
     return h, w
 
 

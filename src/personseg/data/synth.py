@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 from personseg.data.dataset import IMAGE_EXTENSIONS, load_image, shrink
+from personseg.data.images import decode, open_image, to_array
 
 CUTOUT_EXTS = (".png", ".webp")
 
@@ -44,13 +45,14 @@ def background_files(folder: str | Path, holdout: int = 0) -> tuple[list[Path], 
 
 
 def load_cutouts(folder: str | Path) -> list[np.ndarray]:
-    """RGBA uint8 ``(h, w, 4)`` people from ``folder``; files without alpha are an error."""
+    """RGBA uint8 ``(h, w, 4)`` people from ``folder``; files without transparency, truncated
+    or corrupt are an error."""
     cutouts = []
     for path in _listed(folder, CUTOUT_EXTS):
-        arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if arr is None or arr.ndim != 3 or arr.shape[2] != 4:
-            raise ValueError(f"{path} is not an RGBA image; cut-outs need an alpha channel")
-        cutouts.append(cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA))
+        with open_image(path) as im:
+            if im.mode not in ("RGBA", "LA", "PA") and "transparency" not in im.info:
+                raise ValueError(f"{path} is not an RGBA image; cut-outs need an alpha channel")
+            cutouts.append(to_array(decode(im, str(path)), alpha=True))
     return cutouts
 
 

@@ -147,15 +147,18 @@ def cover(background: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return big[top : top + h, left : left + w]
 
 
-def load_background(spec: str | Path | np.ndarray) -> np.ndarray | tuple[int, int, int]:
-    """A background image (path or RGB array) or a colour (``#RRGGBB``)."""
+def load_background(
+    spec: str | Path | np.ndarray, max_pixels: int | None = None
+) -> np.ndarray | tuple[int, int, int]:
+    """A background image (path or RGB array) or a colour (``#RRGGBB``); an image file goes
+    through the safe loader (``max_pixels``: its default when None)."""
     if isinstance(spec, np.ndarray):
         return spec
     if isinstance(spec, str) and spec.startswith("#"):
         return parse_color(spec)
-    from personseg.data import load_image
+    from personseg.data.images import DEFAULT_MAX_PIXELS, read_image
 
-    return load_image(spec)
+    return read_image(spec, max_pixels or DEFAULT_MAX_PIXELS)
 
 
 def replace_background(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import logging
 import os
 import time
 from collections.abc import Sequence
@@ -17,12 +16,11 @@ import numpy as np
 
 from personseg.data import load_image, load_mask
 from personseg.data.dataset import IMAGE_EXTENSIONS, Sample
+from personseg.data.images import DEFAULT_MAX_PIXELS
 from personseg.inference.effects import EFFECTS, apply_effect
 from personseg.inference.segmenter import Segmenter
 from personseg.metrics import DEFAULT_BOUNDARY_TOLERANCE, MetricAccumulator
 from personseg.viz import overlay, save_gallery, save_side_by_side
-
-log = logging.getLogger("personseg")
 
 
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -79,15 +77,17 @@ def predict_files(
     batch_size: int = 4,
     effects: Sequence[str] = ("mask",),
     effect_options: dict[str, Any] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> dict[str, Any]:
     """Write ``<stem>_<effect>.png`` per image and effect, at the image's size (``mask``: 0/255;
     ``cutout``: RGBA; see :func:`~personseg.inference.effects.apply_effect`), and with
-    ``visualize`` ``<stem>_overlay.png`` and ``<stem>_figure.png``. Unreadable images are
-    skipped and listed. ``effect_options`` go to ``apply_effect`` (blur, background).
+    ``visualize`` ``<stem>_overlay.png`` and ``<stem>_figure.png``. Unreadable images (not an
+    image, truncated, corrupt, more than ``max_pixels``) are skipped and listed.
+    ``effect_options`` go to ``apply_effect`` (blur, background).
 
     Returns:
-        ``written`` (the files), ``failed`` (``path: reason``), ``ms_per_image`` (model with
-        pre- and post-processing, per image — not per file written).
+        ``written`` (the files), ``failed`` (one line each, naming the file), ``ms_per_image``
+        (model with pre- and post-processing, per image — not per file written).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,7 @@ def predict_files(
     ahead = ThreadPoolExecutor(max_workers=1)
 
     def load(c: Sequence[Path]) -> list[tuple[Path, np.ndarray | None, str]]:
-        return list(decoders.map(_try_load, c))
+        return list(decoders.map(lambda p: _try_load(p, max_pixels), c))
 
     with decoders, ahead:
         future = ahead.submit(load, chunks[0]) if chunks else None
@@ -115,8 +115,7 @@ def predict_files(
             chunk, images = [], []
             for p, image, error in loaded:
                 if error:
-                    failed.append(f"{p}: {error}")
-                    log.warning("skipped %s", error)
+                    failed.append(error)  # the loader's messages name the file
                 else:
                     chunk.append(p)
                     images.append(image)
@@ -156,9 +155,9 @@ def write_demo(segmenter: Segmenter, image_path: str | Path, out_dir: str | Path
     return {"written": result["written"], "ms": result["ms_per_image"]}
 
 
-def _try_load(path: Path) -> tuple[Path, np.ndarray | None, str]:
+def _try_load(path: Path, max_pixels: int) -> tuple[Path, np.ndarray | None, str]:
     try:
-        return path, load_image(path), ""
+        return path, load_image(path, max_pixels), ""
     except (ValueError, OSError) as err:
         return path, None, str(err)
 
@@ -198,6 +197,7 @@ def evaluate_samples(
     csv_path: str | Path | None = None,
     gallery_path: str | Path | None = None,
     gallery_size: int = 6,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> dict[str, Any]:
     """Score a model on image/mask pairs at each ground-truth mask's own resolution.
 
@@ -209,7 +209,7 @@ def evaluate_samples(
     acc = MetricAccumulator(t, boundary_tolerance)
     seconds = 0.0
     for s in samples:
-        image, truth = load_image(s.image), load_mask(s.mask)
+        image, truth = load_image(s.image, max_pixels), load_mask(s.mask, max_pixels)
         t0 = time.perf_counter()
         prob = segmenter.predict(image, truth.shape)
         seconds += time.perf_counter() - t0
@@ -233,7 +233,8 @@ def evaluate_samples(
         worst = sorted(range(len(samples)), key=lambda i: per_image[i]["iou"])[:gallery_size]
         rows = []
         for i in worst:
-            image, truth = load_image(samples[i].image), load_mask(samples[i].mask)
+            image = load_image(samples[i].image, max_pixels)
+            truth = load_mask(samples[i].mask, max_pixels)
             prob = segmenter.predict(image)
             truth = cv2.resize(truth, image.shape[1::-1], interpolation=cv2.INTER_NEAREST)
             rows.append(

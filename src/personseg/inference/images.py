@@ -1,0 +1,56 @@
+"""Images in and out of a Segmenter as bytes: the safe decoder for untrusted uploads and frames
+(:mod:`personseg.data.images`, re-exported here so that ``serve/`` needs ``inference/`` only)
+and the encoder of results to PNG, WebP or JPEG."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from personseg.data.images import (
+    DEFAULT_MAX_PIXELS,
+    CorruptImageError,
+    ImageError,
+    ImageTooLargeError,
+    NotAnImageError,
+    decode_image,
+)
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "FORMATS",
+    "CorruptImageError",
+    "ImageError",
+    "ImageTooLargeError",
+    "NotAnImageError",
+    "decode_image",
+    "encode_image",
+]
+
+FORMATS = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
+_PARAMS = {
+    "png": [cv2.IMWRITE_PNG_COMPRESSION, 1],  # fast; the size is within 10 % of level 9
+    "webp": [cv2.IMWRITE_WEBP_QUALITY, 90],
+    "jpeg": [cv2.IMWRITE_JPEG_QUALITY, 90],
+}
+
+
+def encode_image(image: np.ndarray, fmt: str = "png") -> bytes:
+    """The bytes of a grey ``(H, W)``, RGB or RGBA uint8 image as ``png``, ``webp`` or ``jpeg``.
+
+    JPEG has no transparency: an RGBA image is a ``ValueError`` (ask for PNG or WebP).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if image.ndim == 3 and image.shape[2] == 4:
+        if fmt == "jpeg":
+            raise ValueError("JPEG has no transparency: ask for the cut-out as png or webp")
+        arr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    elif image.ndim == 3:
+        arr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    else:
+        arr = image
+    ok, buf = cv2.imencode(f".{fmt}", arr, _PARAMS[fmt])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} image as {fmt}")
+    return buf.tobytes()

@@ -1,0 +1,466 @@
+"""``personseg serve``: the API in-process (FastAPI's TestClient, the bundled model), one real
+server process on 127.0.0.1, and the page in Debian's headless Chromium (Selenium).
+
+The browser tests skip when Chromium, ChromeDriver or Selenium is missing, unless
+PERSONSEG_REQUIRE_BROWSER=1 (set by .ci/run, which installs them) turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from badimages import bomb_png, encode, odd_pngs, photo_like, truncated_jpeg
+from conftest import ENV
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[dev]'")
+from fastapi.testclient import TestClient
+
+from personseg.cli import main
+from personseg.inference.effects import EFFECTS, apply_effect
+from personseg.inference.images import decode_image, encode_image
+from personseg.inference.run import sample_image
+from personseg.serve import ServeSettings, create_app
+
+PHOTO = sample_image()  # a real portrait photo (Grace Hopper, 512x600) shipped by matplotlib
+BLACK = "#102030"
+
+
+def decode(data: bytes) -> np.ndarray:
+    """RGB, RGBA or grey array of PNG/WebP/JPEG bytes (channels in RGB order)."""
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert arr is not None, data[:64]
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return arr
+
+
+@pytest.fixture(scope="module")
+def small_photo() -> np.ndarray:
+    """The real photo at 80x96: every model call on it takes milliseconds."""
+    rgb = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    return cv2.resize(rgb, (80, 96), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def client(default_segmenter):
+    with TestClient(create_app(ServeSettings(), default_segmenter)) as c:
+        yield c
+
+
+def post(client, data: bytes, **params) -> object:
+    return client.post("/v1/segment", params=params, files={"image": ("x.png", data)})
+
+
+def test_health_models_page_and_openapi(client):
+    assert client.get("/healthz").json() == {"status": "ok", "queued": 0, "queue": 8}
+    info = client.get("/v1/models").json()
+    assert info["models"][0]["name"] == "default" and info["effects"] == list(EFFECTS)
+    assert info["limits"]["max_bytes"] == 20_000_000 and info["limits"]["max_pixels"] == 40e6
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="tab-live"' in page.text and "cdn" not in page.text
+    assert client.get("/static/app.js").status_code == 200
+    assert "/v1/segment" in client.get("/openapi.json").json()["paths"]
+    docs = client.get("/docs")  # Swagger UI from the package, not from a CDN
+    assert docs.status_code == 200 and "/swagger/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text and client.get("/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+@pytest.mark.parametrize("effect", EFFECTS)
+def test_every_effect_is_the_library_effect_at_the_photo_size(
+    client, default_segmenter, small_photo, effect
+):
+    params = {"effect": effect, "background": BLACK} if effect == "replace" else {"effect": effect}
+    r = post(client, encode(small_photo), **params)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png" and "model;dur=" in r.headers["server-timing"]
+    seg = default_segmenter
+    expected = apply_effect(
+        small_photo, seg.predict(small_photo), effect, seg.threshold, background=(16, 32, 48)
+    )
+    assert np.array_equal(decode(r.content), expected)
+
+
+def test_background_image_field_raw_body_formats_and_input_size(
+    client, default_segmenter, small_photo
+):
+    seg, bg = default_segmenter, photo_like(50, 60, seed=3)
+    files = [("image", ("a.png", encode(small_photo))), ("background", ("b.png", encode(bg)))]
+    r = client.post("/v1/segment", params={"effect": "replace"}, files=files)
+    prob = seg.predict(small_photo)
+    expected = apply_effect(small_photo, prob, "replace", seg.threshold, background=bg)
+    assert r.status_code == 200 and np.array_equal(decode(r.content), expected)
+    colour = client.post(  # a colour as a plain form field
+        "/v1/segment", params={"effect": "replace"}, data={"background": BLACK}, files=files[:1]
+    )
+    expected = apply_effect(small_photo, prob, "replace", seg.threshold, background=(16, 32, 48))
+    assert np.array_equal(decode(colour.content), expected)
+    raw = client.post("/v1/segment", content=encode(small_photo), headers={"content-type": "x/y"})
+    assert np.array_equal(decode(raw.content), apply_effect(small_photo, prob, "cutout"))
+    for fmt, magic in (("webp", b"RIFF"), ("jpeg", b"\xff\xd8\xff")):
+        r = post(client, encode(small_photo), effect="blur", format=fmt)
+        assert r.headers["content-type"] == f"image/{fmt}" and r.content.startswith(magic)
+        assert decode(r.content).shape == small_photo.shape
+    r = post(client, encode(small_photo), effect="mask", input_size=64)
+    small_input = apply_effect(small_photo, _at_size(seg, 64).predict(small_photo), "mask")
+    assert r.status_code == 200 and np.array_equal(decode(r.content), small_input)
+    assert seg.input_size == 448  # the shared segmenter is never changed
+
+
+def _at_size(seg, size: int):
+    import copy
+
+    other = copy.copy(seg)
+    other.input_size = size
+    return other
+
+
+@pytest.mark.parametrize("kind", ["grey16", "rgb16", "rgba", "grey", "palette"])
+def test_odd_pngs_are_accepted(client, kind):
+    r = post(client, odd_pngs()[kind], effect="cutout")
+    assert r.status_code == 200 and decode(r.content).shape == (30, 40, 4)
+
+
+@pytest.mark.parametrize(
+    "case, status, message",
+    [
+        ("truncated JPEG", 400, "truncated"),
+        ("text", 415, "not an image"),
+        ("empty body", 400, "empty body"),
+        ("bomb PNG", 413, "claims more than"),
+        ("48 MP PNG header", 413, "8000x6000 = 48 MP"),
+        ("form without image", 400, "no 'image' field"),
+        ("replace without background", 422, "needs a background"),
+        ("bad colour", 422, "#RRGGBB"),
+        ("cut-out as JPEG", 422, "no transparency"),
+        ("input size not a multiple of 32", 422, "multiple of 32"),
+        ("unknown effect", 422, "cutout"),
+    ],
+)
+def test_bad_requests_get_a_json_error_with_the_right_status(
+    client, small_photo, case, status, message
+):
+    good = encode(small_photo)
+    r = {
+        "truncated JPEG": lambda: post(client, truncated_jpeg()),
+        "text": lambda: post(client, b"hello, this is text\n"),
+        "empty body": lambda: client.post("/v1/segment"),
+        "bomb PNG": lambda: post(client, bomb_png()),
+        "48 MP PNG header": lambda: post(client, bomb_png(8000, 6000)),
+        "form without image": lambda: client.post("/v1/segment", files={"photo": ("a", good)}),
+        "replace without background": lambda: post(client, good, effect="replace"),
+        "bad colour": lambda: post(client, good, effect="replace", background="#12"),
+        "cut-out as JPEG": lambda: post(client, good, format="jpeg"),
+        "input size not a multiple of 32": lambda: post(client, good, input_size=100),
+        "unknown effect": lambda: post(client, good, effect="sparkle"),
+    }[case]()
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert message in json.dumps(r.json()["detail"])
+
+
+def test_uploads_over_max_bytes_are_413_declared_or_streamed(default_segmenter, small_photo):
+    data = encode(small_photo)
+    app = create_app(ServeSettings(max_bytes=len(data) - 1), default_segmenter)
+    with TestClient(app) as c:
+        r = c.post("/v1/segment", content=data, headers={"content-type": "image/png"})
+        assert r.status_code == 413 and "--max-bytes" in r.json()["detail"]
+        chunks = (data[i : i + 1000] for i in range(0, len(data), 1000))  # no Content-Length
+        r = c.post("/v1/segment", content=chunks)
+        assert r.status_code == 413 and "--max-bytes" in r.json()["detail"]
+
+
+class SlowSegmenter:
+    """Stands in for a Segmenter whose predict waits until released."""
+
+    def __init__(self):
+        self.input_size, self.threshold, self.refine, self.backend = 448, 0.5, "none", "stub"
+        self.spec = SimpleNamespace(name="stub")
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        self.started.set()
+        self.release.wait(10)
+        return np.zeros(image.shape[:2], np.float32)
+
+
+def test_a_full_queue_and_a_timeout_are_503_with_retry_after(small_photo):
+    slow = SlowSegmenter()
+    app = create_app(ServeSettings(queue=1, timeout=1.0), slow)
+    data, first = encode(small_photo), {}
+    with TestClient(app) as c:
+        worker = threading.Thread(target=lambda: first.update(r=post(c, data)))
+        worker.start()
+        assert slow.started.wait(10)
+        busy = post(c, data)  # the one place in the queue is taken
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert "busy" in busy.json()["detail"]
+        worker.join(10)
+        assert first["r"].status_code == 503 and "timed out" in first["r"].json()["detail"]
+        slow.release.set()
+        deadline = time.monotonic() + 10
+        while app.state.work.pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert post(c, data).status_code == 200  # the queue is free again
+
+
+def test_the_stream_websocket_processes_frames_and_survives_bad_ones(
+    client, default_segmenter, small_photo
+):
+    jpeg = encode(small_photo, ".jpg")
+    frame = decode_image(jpeg)
+    blurred = apply_effect(frame, default_segmenter.predict(frame), "blur")
+    with client.websocket_connect("/v1/stream?effect=blur") as ws:
+        ws.send_bytes(jpeg)  # the first frame has nothing to be smoothed with
+        assert ws.receive_bytes() == encode_image(blurred, "jpeg")
+        ws.send_bytes(jpeg)
+        out = ws.receive_bytes()
+        assert out.startswith(b"\xff\xd8") and decode(out).shape == small_photo.shape
+        for bad, status in ((truncated_jpeg(), 400), (bomb_png(), 413), (b"text", 415)):
+            ws.send_bytes(bad)
+            assert json.loads(ws.receive_text())["status"] == status
+        ws.send_text("not a frame")
+        assert json.loads(ws.receive_text())["status"] == 400
+        ws.send_bytes(jpeg)
+        assert decode(ws.receive_bytes()).shape == small_photo.shape
+    with client.websocket_connect("/v1/stream?effect=replace") as ws:  # no background
+        message = ws.receive()
+        assert message["type"] == "websocket.close" and message["code"] == 1008
+
+
+def test_serve_user_errors_are_one_line(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for args, message in (
+            (["--model", "missing.pt", "--port", str(free_port())], "checkpoint not found"),
+            (["--port", port], f"cannot listen on 127.0.0.1:{port}"),
+        ):
+            assert main(["serve", *args]) == 2
+            err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+            assert len(err) == 1 and err[0].startswith("personseg serve: error: ")
+            assert message in err[0]
+
+
+# --- one real server process on 127.0.0.1, shared by the process and browser tests ---
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``personseg serve`` (ONNX Runtime, the bundled int8 model) on a free loopback port; its
+    log must hold no traceback when the module's tests are done."""
+    log_path = tmp_path_factory.mktemp("serve") / "server.log"
+    port = free_port()
+    cmd = [sys.executable, "-m", "personseg", "serve", "--port", str(port), "--backend", "onnx"]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=ENV)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
+                assert json.load(r)["status"] == "ok"
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"personseg serve did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+    yield SimpleNamespace(url=url, log=log_path)
+    proc.terminate()
+    proc.wait(20)
+    text = log_path.read_text()
+    assert "Traceback" not in text and " 500 " not in text, text
+
+
+def api_cutout(url: str, data: bytes) -> bytes:
+    request = urllib.request.Request(f"{url}/v1/segment?effect=cutout", data=data, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "image/png"
+        return r.read()
+
+
+def test_a_real_server_cuts_out_what_predict_writes(server, tmp_path, capsys):
+    served = decode(api_cutout(server.url, PHOTO.read_bytes()))
+    out = tmp_path / "predicted"
+    args = ["predict", str(PHOTO), "--effect", "cutout", "--backend", "onnx", "--out", str(out)]
+    assert main(args) == 0
+    predicted = decode((out / f"{PHOTO.stem}_cutout.png").read_bytes())
+    assert served.shape == (600, 512, 4) and np.array_equal(served, predicted)
+    assert 0.1 < (served[..., 3] > 128).mean() < 0.9  # a person, not an empty or full matte
+
+
+# --- the page in Debian's headless Chromium ---
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def write_y4m(path: Path, rgb: np.ndarray, n: int = 10) -> list[np.ndarray]:
+    """A Y4M clip (I420, 320x240, 10 frames/s) of a photo panning slowly, for Chromium's fake
+    camera; returns its frames (RGB)."""
+    h, w = 240, 320
+    base = cv2.resize(rgb, (w + n * 4, round((w + n * 4) * rgb.shape[0] / rgb.shape[1])))
+    frames = [np.ascontiguousarray(base[:h, i * 4 : i * 4 + w]) for i in range(n)]
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return frames
+
+
+def sharpness(rgb: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey image: fine detail, which a blur removes."""
+    return float(cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """One headless Chromium session for the page tests, its camera a clip of the photo."""
+    missing = [
+        name for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)) if not path
+    ]
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing.append("selenium (pip install -e '.[dev]')")
+    if missing:
+        reason = (
+            f"browser tests need {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        )
+        if os.environ.get("PERSONSEG_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + "; PERSONSEG_REQUIRE_BROWSER=1 requires them")
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp("chromium")
+    rgb = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    frames = write_y4m(folder / "clip.y4m", rgb)
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        f"--user-data-dir={folder / 'profile'}",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={folder / 'clip.y4m'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_script_timeout(30)
+    size = (frames[0].shape[1], frames[0].shape[0])
+    yield SimpleNamespace(driver=driver, clip_size=size, clip_frames=frames)
+    driver.quit()
+
+
+READ_IMAGE = """
+const done = arguments[arguments.length - 1];
+fetch(document.querySelector(arguments[0]).src)
+  .then((r) => r.arrayBuffer())
+  .then((buf) => {
+    const bytes = new Uint8Array(buf);
+    let s = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    done(btoa(s));
+  })
+  .catch((e) => done("ERROR " + e));
+"""
+
+
+def wait_for(condition, seconds: float = 30.0, what: str = "the page"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def read_image(driver, selector: str) -> bytes:
+    data = driver.execute_async_script(READ_IMAGE, selector)
+    assert not data.startswith("ERROR"), data
+    return base64.b64decode(data)
+
+
+def test_the_page_cuts_out_a_photo_in_chromium(browser, server):
+    from selenium.webdriver.common.by import By
+
+    d = browser.driver
+    d.get(server.url + "/")
+    assert "personseg" in d.title
+    d.find_element(By.ID, "files").send_keys(str(PHOTO))
+    state = wait_for(
+        lambda: d.execute_script(
+            "const r = document.querySelector('.result'); return r && r.dataset.state"
+        ),
+        what="the result of the photo",
+    )
+    status = d.find_element(By.CSS_SELECTOR, ".result .status").text
+    assert state == "done", status
+    shown = read_image(d, ".result .after")
+    assert np.array_equal(decode(shown), decode(api_cutout(server.url, PHOTO.read_bytes())))
+    assert "512×600" in status
+    link = d.find_element(By.CSS_SELECTOR, ".result .download")
+    assert link.get_attribute("download") == f"{PHOTO.stem}_cutout.png"
+
+
+def test_the_openapi_page_renders_offline_in_chromium(browser, server):
+    from selenium.webdriver.common.by import By
+
+    d = browser.driver
+    d.get(server.url + "/docs")
+    title = wait_for(
+        lambda: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"), what="Swagger UI"
+    )
+    assert "personseg" in title[0].text
+    assert "/v1/segment" in d.find_element(By.CSS_SELECTOR, ".swagger-ui").text
+
+
+def test_the_live_tab_streams_the_camera_through_the_server(browser, server):
+    from selenium.webdriver.common.by import By
+
+    d = browser.driver
+    d.get(server.url + "/")
+    d.find_element(By.ID, "tab-live").click()
+    d.find_element(By.ID, "live-start").click()
+    wait_for(lambda: int(d.find_element(By.ID, "frames").text) >= 5, 60, "5 processed frames")
+    frame = decode(read_image(d, "#live-out"))
+    assert frame.shape == (browser.clip_size[1], browser.clip_size[0], 3)
+    assert float(d.find_element(By.ID, "fps").text) > 0
+    assert d.find_element(By.ID, "live-status").text == "streaming"
+    # the background (the wall, top right) comes back blurred: far less fine detail than in
+    # any frame of the clip the camera played
+    detail = [sharpness(f[:60, 240:]) for f in browser.clip_frames]
+    assert sharpness(frame[:60, 240:]) < 0.2 * min(detail)
+    d.find_element(By.ID, "live-stop").click()
+    assert d.find_element(By.ID, "live-start").is_enabled()
