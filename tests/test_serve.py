@@ -464,3 +464,19 @@ def test_the_live_tab_streams_the_camera_through_the_server(browser, server):
     assert sharpness(frame[:60, 240:]) < 0.2 * min(detail)
     d.find_element(By.ID, "live-stop").click()
     assert d.find_element(By.ID, "live-start").is_enabled()
+
+
+def test_results_too_large_for_the_format_and_bad_stream_options_are_refused_cleanly(client):
+    """A WebP side is at most 16383 pixels: 413 with a way out, not a 500; a stream with a
+    blur out of range is closed with the reason."""
+    from personseg.inference.images import ImageTooLargeError, encode_image
+
+    for blur in ("nan", "1e6", "-1"):
+        with client.websocket_connect(f"/v1/stream?effect=blur&blur={blur}") as ws:
+            message = ws.receive()
+            assert message["type"] == "websocket.close" and message["code"] == 1008
+            assert "blur must be in [0, 100]" in message["reason"]
+
+    with pytest.raises(ImageTooLargeError, match=r"too large for webp .* ask for png"):
+        encode_image(np.zeros((8, 17000, 3), np.uint8), "webp")
+    assert encode_image(np.zeros((8, 17000, 3), np.uint8), "png")[:4] == b"\x89PNG"

@@ -87,5 +87,10 @@ def run(args: argparse.Namespace) -> int:
         queue=args.queue,
         timeout=args.timeout,
     )
-    serve(settings, args.host, args.port, args.workers, "warning" if args.quiet else "info")
+    try:
+        serve(settings, args.host, args.port, args.workers, "warning" if args.quiet else "info")
+    except ModuleNotFoundError as err:  # uvicorn, imported when the server starts
+        raise ValueError(
+            f"personseg serve needs the serve extra: pip install 'personseg[serve]' ({err})"
+        ) from None
     return 0

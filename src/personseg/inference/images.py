@@ -35,6 +35,9 @@ _PARAMS = {
 }
 
 
+_MAX_SIDE = {"webp": 16383, "jpeg": 65500}  # what the formats can hold
+
+
 def encode_image(image: np.ndarray, fmt: str = "png") -> bytes:
     """The bytes of a grey ``(H, W)``, RGB or RGBA uint8 image as ``png``, ``webp`` or ``jpeg``.
 
@@ -50,6 +53,13 @@ def encode_image(image: np.ndarray, fmt: str = "png") -> bytes:
         arr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     else:
         arr = image
+    side = _MAX_SIDE.get(fmt)
+    if side is not None and max(image.shape[:2]) > side:
+        h, w = image.shape[:2]
+        raise ImageTooLargeError(
+            f"the result ({w}x{h}) is too large for {fmt} (at most {side} pixels a side): "
+            "ask for png"
+        )
     ok, buf = cv2.imencode(f".{fmt}", arr, _PARAMS[fmt])
     if not ok:
         raise ValueError(f"OpenCV could not encode a {image.shape} image as {fmt}")

@@ -210,7 +210,7 @@ def upload(
     """(image bytes, background: image bytes, an (R, G, B) colour or None) of a request: a form
     with ``image`` and an optional ``background`` (an image file or a colour), or a raw body."""
     background: bytes | tuple[int, int, int] | None = None
-    if content_type.startswith("multipart/form-data"):
+    if content_type.lower().startswith("multipart/form-data"):
         parts = form_parts(body, content_type)
         if "image" not in parts:
             raise HTTPException(400, "the form has no 'image' field (curl -F image=@photo.jpg)")
@@ -412,6 +412,8 @@ def create_app(
         refused frame gets a JSON text message ``{"error": ..., "status": ...}`` instead."""
         await ws.accept()
         try:
+            if not 0.0 <= blur <= 100.0:  # also refuses nan
+                raise ValueError(f"blur must be in [0, 100], got {blur}")
             bg = parse_color(background) if background else None
             smoother = TemporalSmoother(smoothing)
             _check_options(effect.value, "jpeg" if effect.value != "cutout" else "png", bg)
@@ -500,6 +502,8 @@ def serve(
         "log_level": log_level,
         "ws_max_size": settings.max_bytes,
         "timeout_graceful_shutdown": 5,
+        # connections beyond what the queues can hold get a 503 before any body is read
+        "limit_concurrency": workers * (settings.queue + 8),
     }
     log.info(
         "personseg serve: http://%s:%d/ (%d worker(s); %s on %s, input %d)",
