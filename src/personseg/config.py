@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+IGNORE_VALUE = 255  # target value of ignore pixels (ignore/<stem>.png): no loss, no metric
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # How images are resized to the model's input: letterbox (aspect kept, zero padding), fit

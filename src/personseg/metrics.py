@@ -46,15 +46,24 @@ def _binary(x: torch.Tensor | np.ndarray, threshold: float) -> np.ndarray:
     return x if x.dtype == bool else x > threshold
 
 
-def confusion_counts(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per-image ``[tp, fp, fn, tn]`` for bool arrays ``(N, H, W)``; returns ``(N, 4)`` int64."""
+def confusion_counts(
+    pred: np.ndarray, target: np.ndarray, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-image ``[tp, fp, fn, tn]`` for bool arrays ``(N, H, W)``; returns ``(N, 4)`` int64.
+
+    ``valid`` (bool, same shape): only its True pixels are counted (False = ignore).
+    """
     if pred.shape != target.shape:
         raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape")
     p, t = pred.reshape(len(pred), -1), target.reshape(len(target), -1)
+    n = p.shape[1]
+    if valid is not None:
+        v = np.asarray(valid, bool).reshape(len(pred), -1)
+        p, t, n = p & v, t & v, v.sum(1)
     tp = (p & t).sum(1)
     fp = (p & ~t).sum(1)
     fn = (~p & t).sum(1)
-    tn = p.shape[1] - tp - fp - fn
+    tn = n - tp - fp - fn
     return np.stack([tp, fp, fn, tn], axis=1).astype(np.int64)
 
 
@@ -64,11 +73,16 @@ def _boundary(mask: np.ndarray) -> np.ndarray:
     return (m - cv2.erode(m, np.ones((3, 3), np.uint8))).astype(bool)
 
 
-def boundary_counts(pred: np.ndarray, target: np.ndarray, tolerance: int) -> np.ndarray:
+def boundary_counts(
+    pred: np.ndarray, target: np.ndarray, tolerance: int, valid: np.ndarray | None = None
+) -> np.ndarray:
     """``[pred boundary pixels near a true boundary, pred boundary pixels, true boundary pixels
     near a predicted boundary, true boundary pixels]`` for one bool (H, W) pair; "near" means
-    within ``tolerance`` pixels (a disc)."""
+    within ``tolerance`` pixels (a disc). With ``valid``, boundary pixels on ignore pixels
+    (False) are not counted."""
     pb, gb = _boundary(pred), _boundary(target)
+    if valid is not None:
+        pb, gb = pb & valid, gb & valid
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tolerance + 1, 2 * tolerance + 1))
     near_g = cv2.dilate(gb.astype(np.uint8), k).astype(bool)
     near_p = cv2.dilate(pb.astype(np.uint8), k).astype(bool)
@@ -107,13 +121,21 @@ class MetricAccumulator:
         self.threshold, self.boundary_tolerance = threshold, boundary_tolerance
         self.rows: list[np.ndarray] = []
 
-    def update(self, pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> None:
+    def update(
+        self,
+        pred: torch.Tensor | np.ndarray,
+        target: torch.Tensor | np.ndarray,
+        valid: torch.Tensor | np.ndarray | None = None,
+    ) -> None:
         """Add images: ``pred`` probabilities or bools, ``target`` {0,1}, both (N, 1, H, W)
-        or (N, H, W)."""
+        or (N, H, W); ``valid`` (optional, same shape, {0,1} or bool): pixels at 0 are ignore
+        pixels, left out of every count."""
         p, t = _binary(pred, self.threshold), _binary(target, 0.5)
-        conf = confusion_counts(p, t)
+        v = None if valid is None else _binary(valid, 0.5)
+        conf = confusion_counts(p, t, v)
         tol = self.boundary_tolerance
-        bnd = np.stack([boundary_counts(a, b, tol) for a, b in zip(p, t, strict=True)])
+        vs = [None] * len(p) if v is None else list(v)
+        bnd = np.stack([boundary_counts(a, b, tol, c) for a, b, c in zip(p, t, vs, strict=True)])
         self.rows.extend(np.concatenate([conf, bnd], axis=1))
 
     @property

@@ -1,10 +1,11 @@
-"""``personseg data check``: report pairs, unreadable files and size mismatches."""
+"""``personseg data check`` (pairs, unreadable files, size mismatches) and ``data import``."""
 
 from __future__ import annotations
 
 import argparse
 
 from personseg.cli.common import add_max_pixels, quiet_flag
+from personseg.cli.data_import import add_import_parser, run_import
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,11 +25,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also check a folder of photos with nobody in them (count, unreadable, splits)",
     )
     add_max_pixels(check)
+    add_import_parser(data_sub)
     data.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from personseg.data import check_data, check_negatives
+
+    if args.data_command == "import":
+        return run_import(args)
 
     if not args.roots and not args.negatives:
         raise ValueError("give a data ROOT to check, or --negatives DIR")

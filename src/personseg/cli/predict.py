@@ -14,6 +14,7 @@ from personseg.cli.common import (
     load_segmenter,
     quiet_flag,
 )
+from personseg.data.formats.names import LABEL_FORMATS, require_pycocotools
 from personseg.inference.effects import EFFECTS
 
 
@@ -34,6 +35,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_effect_options(p)
     add_max_pixels(p)
     p.add_argument("--visualize", action="store_true", help="also write overlay and figure PNGs")
+    p.add_argument(
+        "--labels",
+        choices=LABEL_FORMATS,
+        help="write pre-labels in this format (with copies of the photos) to correct in a "
+        "labelling tool, instead of mask files; read back with `personseg data import`",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1.0,
+        help="LabelMe polygons: simplify to this many pixels (default 1.0)",
+    )
     p.add_argument("--batch-size", type=int, default=4)
     add_runtime(p)
     p.set_defaults(run=run)
@@ -42,9 +55,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from personseg.inference import collect_inputs, predict_files
 
+    if args.labels:
+        require_pycocotools()
     paths = collect_inputs(args.inputs)
     options = effect_options(args)
     seg = load_segmenter(args, args.model)
+    if args.labels:
+        return _prelabel(args, seg, paths)
     result = predict_files(
         seg,
         paths,
@@ -69,3 +86,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped {len(failed)} unreadable image(s)", file=sys.stderr)
         return 1
     return 0
+
+
+def _prelabel(args: argparse.Namespace, seg, paths) -> int:
+    from personseg.inference.run import prelabel_files
+
+    result = prelabel_files(
+        seg, paths, args.out, args.labels, args.threshold, args.tolerance, args.max_pixels
+    )
+    failed = result["failed"]
+    if failed and not result["written"]:
+        raise ValueError(failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+    n = len(paths) - len(failed)
+    print(
+        f"wrote {args.labels} pre-labels for {n} image(s) to {args.out}; correct them in the "
+        f"tool, then: personseg data import {args.labels} {args.out} --out ROOT"
+    )
+    for line in failed:
+        print(f"skipped {line}", file=sys.stderr)
+    return 1 if failed else 0

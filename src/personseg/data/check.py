@@ -10,6 +10,7 @@ import numpy as np
 from personseg.data.dataset import (
     ASPECT_TOLERANCE,
     find_pairs,
+    load_ignore,
     load_image,
     load_mask,
 )
@@ -65,6 +66,7 @@ def check_data(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DataRe
             f"{_examples([p.name for p in lonely_masks])}"
         )
     unreadable, resized, bad_aspect, empty, non_binary, fractions = [], [], [], [], [], []
+    ignored: list[float] = []
     for s in pairs:
         try:
             image, mask_raw = load_image(s.image, max_pixels), load_mask(s.mask, max_pixels)
@@ -80,6 +82,11 @@ def check_data(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DataRe
                 resized.append(iw / mw)
         if len(values) > 2:
             non_binary.append(s.stem)
+        if s.ignore is not None:
+            try:
+                ignored.append(float(load_ignore(s, (ih, iw), max_pixels).mean()))
+            except (ValueError, OSError) as err:
+                unreadable.append(f"{s.stem} ignore map ({err})")
         fraction = float(mask_raw.mean())
         fractions.append(fraction)
         if fraction == 0:
@@ -107,6 +114,11 @@ def check_data(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DataRe
         f = np.array(fractions)
         report.lines.append(
             f"person fraction per image: mean {f.mean():.3f}, min {f.min():.3f}, max {f.max():.3f}"
+        )
+    if ignored:
+        report.lines.append(
+            f"ignore maps (ignore/<stem>.png, left out of loss and metrics): {len(ignored)}, "
+            f"ignored share per image: mean {np.mean(ignored):.3f}, max {max(ignored):.3f}"
         )
     for name in ("train.txt", "val.txt"):
         if (root / name).is_file():

@@ -4,6 +4,10 @@ A data root holds ``images/`` and ``masks/``; an image ``images/<stem>.<ext>`` p
 ``masks/<stem>.png`` or ``masks/<stem>_mask.png`` (any image extension). Masks may be 0/255,
 0/1, label images (> 0 is person), palette PNGs, RGBA (alpha is the mask) or 16-bit. A mask of
 another size than its image is resized to the image with nearest neighbour.
+
+An optional ``ignore/<stem>.png`` (any value > 0, e.g. 255) marks pixels that count neither way:
+crowd regions, void borders, ``__ignore__`` shapes. They are left out of the loss and of every
+metric; :class:`SegmentationDataset` gives them the mask value :data:`IGNORE_VALUE`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from personseg.config import IGNORE_VALUE
 from personseg.data.images import DEFAULT_MAX_PIXELS, decode, open_image, read_image
 
 log = logging.getLogger("personseg")
@@ -33,11 +38,12 @@ _EXIF_ORIENTATION = 0x0112
 
 @dataclass(frozen=True)
 class Sample:
-    """One image with its mask, and the data root it came from."""
+    """One image with its mask, and optionally its ignore map (pixels that do not count)."""
 
     stem: str
     image: Path
     mask: Path
+    ignore: Path | None = None
 
 
 def _files(folder: Path) -> list[Path]:
@@ -45,7 +51,8 @@ def _files(folder: Path) -> list[Path]:
 
 
 def find_pairs(root: str | Path) -> tuple[list[Sample], list[Path], list[Path]]:
-    """Pair ``root/images`` with ``root/masks`` by stem.
+    """Pair ``root/images`` with ``root/masks`` by stem (and ``root/ignore/<stem>.png`` where
+    it exists).
 
     Returns:
         (pairs sorted by stem, images without a mask, masks without an image).
@@ -62,10 +69,12 @@ def find_pairs(root: str | Path) -> tuple[list[Sample], list[Path], list[Path]]:
     for m in _files(masks_dir):
         stem = m.stem[: -len("_mask")] if m.stem.endswith("_mask") else m.stem
         masks.setdefault(stem, m)
+    ignore_dir = root / "ignore"
+    ignores = {p.stem: p for p in _files(ignore_dir)} if ignore_dir.is_dir() else {}
     pairs, lonely_images = [], []
     for img in _files(images_dir):
         if img.stem in masks:
-            pairs.append(Sample(img.stem, img, masks.pop(img.stem)))
+            pairs.append(Sample(img.stem, img, masks.pop(img.stem), ignores.get(img.stem)))
         else:
             lonely_images.append(img)
     return pairs, lonely_images, sorted(masks.values())
@@ -161,6 +170,28 @@ def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
+def load_ignore(
+    sample: Sample, shape: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray | None:
+    """The sample's ignore map as bool ``(H, W)`` at ``shape`` (nearest neighbour), or None
+    without one."""
+    if sample.ignore is None:
+        return None
+    ignore = load_mask(sample.ignore, max_pixels)
+    if ignore.shape != tuple(shape):
+        ignore = cv2.resize(ignore, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return ignore.astype(bool)
+
+
+def load_target(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`load_pair`, with ignore pixels set to :data:`IGNORE_VALUE` in the mask."""
+    image, mask = load_pair(sample)
+    ignore = load_ignore(sample, mask.shape)
+    if ignore is not None:
+        mask[ignore] = IGNORE_VALUE
+    return image, mask
+
+
 def shrink(
     image: np.ndarray, longest: int | None, interpolation: int = cv2.INTER_AREA
 ) -> np.ndarray:
@@ -201,7 +232,7 @@ class SegmentationDataset(Dataset):
         if cache_size:
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
                 self.cache = list(
-                    pool.map(lambda s: _shrink(*load_pair(s), cache_size), self.samples)
+                    pool.map(lambda s: _shrink(*load_target(s), cache_size), self.samples)
                 )
 
     def __len__(self) -> int:
@@ -213,8 +244,9 @@ class SegmentationDataset(Dataset):
             self.transform.set_random_seed(seed)
 
     def pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """The decoded (cached) image and mask of sample ``index``, before any augmentation."""
-        return self.cache[index] if self.cache is not None else load_pair(self.samples[index])
+        """The decoded (cached) image and mask of sample ``index``, before any augmentation;
+        ignore pixels are :data:`IGNORE_VALUE` (use ``mask == 1`` for the person)."""
+        return self.cache[index] if self.cache is not None else load_target(self.samples[index])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         image, mask = self.pair(index)

@@ -285,7 +285,8 @@ class PeopleSource:
             i = random.randrange(n_photos + n_cut)
             if i >= n_photos:
                 return self.cutouts[i - n_photos]
-            person = person_cutout(*self.photos.pair(i))
+            image, mask = self.photos.pair(i)
+            person = person_cutout(image, (mask == 1).astype(np.uint8))  # not ignore pixels
             if person is not None:
                 return person
         raise ValueError(

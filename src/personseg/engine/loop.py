@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from personseg.device import Runtime
 from personseg.engine.distributed import any_rank, gather_rows, is_main_process, sum_across
+from personseg.losses import split_ignore
 from personseg.metrics import MetricAccumulator, confusion_counts, scores_from_counts
 
 log = logging.getLogger("personseg")
@@ -58,6 +59,7 @@ def train_one_epoch(
     for i, (images, masks, _) in enumerate(bar):
         waited += time.perf_counter() - ready
         images, masks = rt.images(images), masks.to(rt.device)  # (N, 3, S, S), (N, 1, S, S)
+        masks, valid = split_ignore(masks)  # valid: None, or 0 on ignore pixels
         step = (i + 1) % accumulate == 0 or i + 1 == n_batches
         # DDP all-reduces gradients in backward; skip that on accumulation-only batches
         sync = (
@@ -66,7 +68,7 @@ def train_one_epoch(
         with sync:
             with rt.autocast():
                 logits = model(images)  # (N, 1, S, S)
-            loss = loss_fn(logits, masks)  # fp32
+            loss = _loss(loss_fn, logits, masks, valid)  # fp32
             if any_rank(not torch.isfinite(loss).item()):  # every rank stops together
                 raise FloatingPointError(
                     f"the loss became {loss.item()} (on this or another process); lower --lr "
@@ -82,7 +84,8 @@ def train_one_epoch(
         n_images += n
         with torch.no_grad():
             pred = (logits > math.log(threshold / (1 - threshold))).squeeze(1).cpu().numpy()
-            counts.append(confusion_counts(pred, masks.squeeze(1).cpu().numpy() > 0.5))
+            keep = None if valid is None else valid.squeeze(1).cpu().numpy() > 0.5
+            counts.append(confusion_counts(pred, masks.squeeze(1).cpu().numpy() > 0.5, keep))
         elapsed = time.perf_counter() - start
         bar.set_postfix(loss=f"{loss_sum / n_images:.4f}", img_s=f"{n_images / elapsed:.1f}")
         ready = time.perf_counter()
@@ -115,15 +118,23 @@ def evaluate(
     loss_sum, n_images = 0.0, 0
     for images, masks, _ in loader:
         images, masks = rt.images(images), masks.to(rt.device)
+        masks, valid = split_ignore(masks)
         with rt.autocast():
             logits = model(images)
-        loss_sum += loss_fn(logits, masks).item() * images.shape[0]
+        loss_sum += _loss(loss_fn, logits, masks, valid).item() * images.shape[0]
         n_images += images.shape[0]
-        acc.update(torch.sigmoid(logits.float()), masks)
+        acc.update(torch.sigmoid(logits.float()), masks, valid)
     # under torchrun each process scored its share: merge the counts, then score once
     acc.rows = list(gather_rows(acc.counts))
     loss_sum, n_images = sum_across([loss_sum, n_images])
     return {"loss": loss_sum / max(n_images, 1), **acc.compute()}
+
+
+def _loss(
+    loss_fn: nn.Module, logits: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor | None
+) -> torch.Tensor:
+    """``loss_fn(logits, masks)``, with the ignore weight when the batch has ignore pixels."""
+    return loss_fn(logits, masks) if valid is None else loss_fn(logits, masks, valid)
 
 
 def check_same_weights(model: nn.Module) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import glob
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 
 from personseg.data import load_image, load_mask
-from personseg.data.dataset import IMAGE_EXTENSIONS, Sample
+from personseg.data.dataset import IMAGE_EXTENSIONS, Sample, load_ignore
 from personseg.data.images import DEFAULT_MAX_PIXELS
 from personseg.inference.effects import EFFECTS, apply_effect
 from personseg.inference.segmenter import Segmenter
@@ -189,6 +190,51 @@ def _write_chunk(
     return seconds
 
 
+def prelabel_files(
+    segmenter: Segmenter,
+    paths: Sequence[Path],
+    out_dir: str | Path,
+    fmt: str,
+    threshold: float | None = None,
+    tolerance: float = 1.0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> dict[str, Any]:
+    """Pre-labels to correct in a labelling tool: the model's person masks written in ``fmt``
+    (``coco``: ``annotations.json`` with RLE; ``cvat``: ``annotations.xml`` with ``<mask>``;
+    ``labelme``: ``<stem>.json`` polygons simplified to ``tolerance`` pixels), with a copy of
+    each photo (``images/`` for COCO and CVAT, beside the JSON for LabelMe), so that
+    ``personseg data import FORMAT OUT_DIR`` reads them back.
+
+    Returns:
+        ``written`` (label files), ``failed`` (unreadable images, one line each).
+    """
+    from personseg.data.formats import LABEL_FORMATS, write_coco, write_cvat, write_labelme
+
+    if fmt not in LABEL_FORMATS:
+        raise ValueError(f"unknown label format {fmt!r}; choose from {', '.join(LABEL_FORMATS)}")
+    out = Path(out_dir)
+    photos = out if fmt == "labelme" else out / "images"
+    photos.mkdir(parents=True, exist_ok=True)
+    t = segmenter.threshold if threshold is None else threshold
+    items, written, failed = [], [], []
+    for p in paths:
+        _, image, error = _try_load(p, max_pixels)
+        if error:
+            failed.append(error)
+            continue
+        mask = segmenter.predict(image) > t
+        if (photos / p.name).resolve() != p.resolve():
+            shutil.copyfile(p, photos / p.name)
+        if fmt == "labelme":
+            written.append(write_labelme(p.name, mask, out / f"{p.stem}.json", tolerance))
+        items.append((p.name, mask))
+    if fmt == "coco" and items:
+        written.append(write_coco(items, out / "annotations.json"))
+    elif fmt == "cvat" and items:
+        written.append(write_cvat(items, out / "annotations.xml"))
+    return {"written": written, "failed": failed}
+
+
 def evaluate_samples(
     segmenter: Segmenter,
     samples: Sequence[Sample],
@@ -204,6 +250,7 @@ def evaluate_samples(
     The probability map (refined as ``segmenter.refine`` says, like every output of
     ``predict``) is resized (bilinear) to the mask's size, then thresholded.
     ``ms_per_image`` times the model call with pre- and post-processing, not file decoding.
+    Ignore pixels (``Sample.ignore``) are left out of every score.
     """
     t = segmenter.threshold if threshold is None else threshold
     acc = MetricAccumulator(t, boundary_tolerance)
@@ -213,7 +260,8 @@ def evaluate_samples(
         t0 = time.perf_counter()
         prob = segmenter.predict(image, truth.shape)
         seconds += time.perf_counter() - t0
-        acc.update(prob > t, truth.astype(bool))
+        ignore = load_ignore(s, truth.shape, max_pixels)  # None without ignore/<stem>.png
+        acc.update(prob > t, truth.astype(bool), None if ignore is None else ~ignore)
     result: dict[str, Any] = {
         **acc.compute(),
         "ms_per_image": 1000 * seconds / len(samples),
