@@ -348,7 +348,10 @@ def test_evaluate_and_data_check_leave_out_ignore_pixels(tmp_path):
     (root / "ignore").mkdir()
     cv2.imwrite(str(root / "ignore" / "a.png"), (~person).astype(np.uint8) * 255)
     pairs, _, _ = find_pairs(root)
-    assert evaluate_samples(_AlwaysPerson(), pairs)["mean_iou"] == 1.0
+    after = evaluate_samples(_AlwaysPerson(), pairs)
+    assert after["mean_iou"] == 1.0
+    # the edge of the ignore region is no boundary: perfect where it counts
+    assert after["mean_boundary_f1"] == 1.0
     assert any("ignore maps" in line for line in check_data(root).lines)
 
 
@@ -425,3 +428,46 @@ def test_predict_labels_cli(shared_data, tmp_path, capsys):
     assert (out / "annotations.xml").is_file() and (out / "images" / photo.name).is_file()
     got = masks_of(imported(tmp_path, "cvat", out))
     assert list(got) == [photo.stem] and got[photo.stem].mean() > 0.05
+
+
+def test_importing_into_the_folder_of_the_photos_keeps_them(tmp_path, capsys):
+    src = write_yolo(tmp_path)
+    photo = (src / "images" / "a.jpg").read_bytes()
+    for link in ([], ["--link"]):
+        assert main(["data", "import", "yolo-seg", str(src), "--out", str(src), *link]) == 0
+        assert (src / "images" / "a.jpg").read_bytes() == photo  # still the photo, not gone
+        assert load_mask(src / "masks" / "a.png").sum() > 0
+    # nothing usable: the error line says which classes the file has
+    assert main(["data", "import", "yolo-seg", str(src), "--out", str(tmp_path / "x"),
+                 "--classes", "dog"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "nothing usable" in err and "classes seen" in err and "person" in err
+
+
+def test_a_null_size_in_the_file_uses_the_photos_own(formats, tmp_path):
+    src = formats / "coco" / "wkentaro-labelme-labelme2coco"
+    data = json.loads((src / "annotations.json").read_text())
+    for im in data["images"]:
+        im["height"] = None  # as some exporters write it
+    (tmp_path / "annotations.json").write_text(json.dumps(data))
+    args = ["--images", str(src / "JPEGImages")]
+    with_null = imported(tmp_path / "null", "coco", tmp_path / "annotations.json", *args)
+    plain = imported(tmp_path / "plain", "coco", src / "annotations.json", *args)
+    assert with_null != plain
+    a, b = masks_of(with_null), masks_of(plain)
+    assert a.keys() == b.keys() and a and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_import_writes_a_seeded_split_that_train_and_evaluate_read(formats, tmp_path):
+    src = formats / "labelme" / "wkentaro-labelme"
+    root = imported(tmp_path, "labelme", src, "--keep-empty")  # 3 photos, default 0.2
+    stems = set(masks_of(root))
+    val = (root / "val.txt").read_text().split()
+    train = (root / "train.txt").read_text().split()
+    assert len(val) == 1 and set(val) | set(train) == stems and not set(val) & set(train)
+    again = imported(tmp_path / "again", "labelme", src, "--keep-empty")
+    assert (again / "val.txt").read_text().split() == val  # seeded: the same draw
+    none = imported(tmp_path / "none", "labelme", src, "--val-fraction", "0")
+    assert not (none / "val.txt").exists()
+    assert main(["data", "import", "labelme", str(src), "--out", str(tmp_path / "x"),
+                 "--val-fraction", "1"]) == 2  # fmt: skip

@@ -79,7 +79,10 @@ def boundary_counts(
     """``[pred boundary pixels near a true boundary, pred boundary pixels, true boundary pixels
     near a predicted boundary, true boundary pixels]`` for one bool (H, W) pair; "near" means
     within ``tolerance`` pixels (a disc). With ``valid``, boundary pixels on ignore pixels
-    (False) are not counted."""
+    (False) are not counted, and the truth takes the prediction's value there, so that the
+    edge of an ignore region is no boundary of either."""
+    if valid is not None:
+        target = np.where(valid, target, pred)
     pb, gb = _boundary(pred), _boundary(target)
     if valid is not None:
         pb, gb = pb & valid, gb & valid

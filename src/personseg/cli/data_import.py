@@ -40,11 +40,21 @@ def add_import_parser(data_sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="COCO iscrowd=1: ignore pixels, person, or auto (person in CVAT exports)",
     )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        metavar="F",
+        help="share of the photos listed in val.txt, the rest in train.txt (seeded; train and "
+        "evaluate use them); 0 writes no split files (default 0.2)",
+    )
 
 
 def run_import(args: argparse.Namespace) -> int:
     from personseg.data.formats.names import require_pycocotools
 
+    if not 0.0 <= args.val_fraction < 1.0:
+        raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     require_pycocotools()
     from personseg.data.formats import import_labels
 
@@ -57,6 +67,7 @@ def run_import(args: argparse.Namespace) -> int:
         args.keep_empty,
         args.link,
         args.crowd,
+        args.val_fraction,
     )
     print(report.format())
     print(f"next: personseg data check {args.out}")

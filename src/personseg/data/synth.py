@@ -149,7 +149,7 @@ def portrait_crop(
     on the person. ``None`` when the mask is empty or the person is not standing (box less
     than 1.6 times as high as wide: already a portrait)."""
     rng = rng or random
-    ys, xs = np.nonzero(mask)
+    ys, xs = np.nonzero(mask == 1)  # not ignore pixels (255)
     if len(ys) == 0:
         return None
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1

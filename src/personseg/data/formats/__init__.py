@@ -65,6 +65,7 @@ def import_labels(
     keep_empty: bool = False,
     link: bool = False,
     crowd: str = "auto",
+    val_fraction: float = 0.0,
 ) -> Any:
     """Read ``source`` in format ``fmt`` and write a data root at ``out`` (``images/``,
     ``masks/`` 0/255, ``ignore/`` 255 = ignore where the labels mark such regions).
@@ -78,7 +79,7 @@ def import_labels(
     if not report.kept:
         seen = ", ".join(sorted(report.classes)) or "none"
         report.notes.append(f"no class matched {parse_classes(classes)}; classes seen: {seen}")
-    return write_root(entries, out, report, keep_empty, link)
+    return write_root(entries, out, report, keep_empty, link, val_fraction)
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from personseg.data.formats.common import (
     find_image,
     polygon_shape,
     rle_shape,
+    stated_size,
 )
 
 CROWD_MODES = ("auto", "ignore", "person")
@@ -81,7 +82,7 @@ def read_coco(
             report.problem("image entry without id or file_name: skipped", str(im)[:60])
             continue
         name = str(im["file_name"])
-        size = (int(im["height"]), int(im["width"])) if "height" in im and "width" in im else None
+        size = stated_size(im.get("height"), im.get("width"))
         if im["id"] in entries:
             report.problem("duplicate image id: later entry skipped", name)
             continue

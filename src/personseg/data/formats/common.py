@@ -9,6 +9,7 @@ person) and, where the file marks regions that should not count, ``ignore/<stem>
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import warnings
@@ -200,6 +201,8 @@ def find_image(name: str, folders: Sequence[Path]) -> Path | None:
 
 
 def _place(src: Path, dest: Path, link: bool) -> None:
+    if dest.exists() and dest.resolve() == src.resolve():
+        return  # importing into the folder that holds the photos: they stay as they are
     if dest.exists() or dest.is_symlink():
         dest.unlink()
     if link:
@@ -214,8 +217,11 @@ def write_root(
     report: ImportReport,
     keep_empty: bool = False,
     link: bool = False,
+    val_fraction: float = 0.0,
 ) -> ImportReport:
-    """Write ``images/``, ``masks/`` and ``ignore/`` under ``out`` for every usable entry.
+    """Write ``images/``, ``masks/`` and ``ignore/`` under ``out`` for every usable entry,
+    and with ``val_fraction`` the split files ``val.txt`` (that share of the stems, drawn with
+    a fixed seed) and ``train.txt`` (the rest), which train and evaluate respect.
 
     Raises:
         ValueError: nothing usable was found (the report's problems say why).
@@ -254,7 +260,7 @@ def write_root(
                     f"{e.name} ({fw}x{fh} vs {w}x{h})",
                 )
             continue
-        if not e.person and not e.ignore and not keep_empty:
+        if not e.person and not keep_empty:
             report.problem("no person in the image: skipped (--keep-empty keeps it)", e.name)
             continue
         stems[stem] = e.name
@@ -263,6 +269,7 @@ def write_root(
         raise ValueError(
             f"nothing usable in {report.source}: "
             + ("; ".join(f"{len(v)} × {k}" for k, v in report.problems.items()) or "no images")
+            + "".join(f"; {note}" for note in report.notes)
         )
     for sub in ("images", "masks"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -280,9 +287,39 @@ def write_root(
             ignore_path.unlink()
         report.written += 1
         report.negatives += int(not person.any())
+    if val_fraction > 0:
+        _write_split([stem for _, stem, _, _ in usable], out, val_fraction, report)
     return report
+
+
+def _write_split(stems: list[str], out: Path, val_fraction: float, report: ImportReport) -> None:
+    """``val.txt`` and ``train.txt``: a seeded draw of the stems (at least one each when
+    there are two or more photos)."""
+    stems = sorted(stems)
+    if len(stems) < 2:
+        report.notes.append("one photo: no split files written")
+        return
+    drawn = stems[:]
+    random.Random(0).shuffle(drawn)
+    n_val = min(len(stems) - 1, max(1, round(val_fraction * len(stems))))
+    val = set(drawn[:n_val])
+    (out / "val.txt").write_text("".join(f"{s}\n" for s in stems if s in val))
+    (out / "train.txt").write_text("".join(f"{s}\n" for s in stems if s not in val))
+    report.notes.append(
+        f"split: {len(stems) - n_val} in train.txt, {n_val} in val.txt (--val-fraction)"
+    )
 
 
 def _write_png(path: Path, mask: np.ndarray) -> None:
     if not cv2.imwrite(str(path), mask.astype(np.uint8) * 255):
         raise OSError(f"cannot write {path}")
+
+
+def stated_size(height: object, width: object) -> tuple[int, int] | None:
+    """(H, W) from a file's stated size; ``None`` when it states none or nonsense (the
+    photo's own size is used then)."""
+    try:
+        size = (int(height), int(width))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return size if min(size) > 0 else None

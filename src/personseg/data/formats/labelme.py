@@ -17,6 +17,7 @@ from personseg.data.formats.common import (
     base_label,
     find_image,
     polygon_shape,
+    stated_size,
 )
 
 
@@ -61,7 +62,7 @@ def read_labelme(
             image = find_image(path.stem + Path(name).suffix, folders)
         size = None
         if "imageHeight" in data and "imageWidth" in data:
-            size = (int(data["imageHeight"]), int(data["imageWidth"]))
+            size = stated_size(data["imageHeight"], data["imageWidth"])
         if image is None and data.get("imageData"):
             report.problem(
                 "photo only embedded as imageData (not read): put the photo beside the JSON",
