@@ -37,14 +37,10 @@ def machine() -> str:
 def load_segmenter(model: str, backend: str = "auto"):
     """``Segmenter.load``, exporting a ``.pt`` to ONNX first for ``backend="onnx"`` (as the
     CLI does; the Segmenter itself never exports)."""
-    from personseg.checkpoint import BUNDLED
+    from personseg.export import model_for_backend
     from personseg.inference.segmenter import Segmenter
 
-    if backend == "onnx" and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
-        from personseg.export import onnx_for_checkpoint
-
-        model = onnx_for_checkpoint(model)
-    return Segmenter.load(model, backend)
+    return Segmenter.load(model_for_backend(model, backend), backend)
 
 
 def marked_shares(seg, files) -> list[float]:

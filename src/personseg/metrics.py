@@ -81,11 +81,12 @@ def boundary_counts(
     within ``tolerance`` pixels (a disc). With ``valid``, boundary pixels on ignore pixels
     (False) are not counted, and the truth takes the prediction's value there, so that the
     edge of an ignore region is no boundary of either."""
-    if valid is not None:
-        target = np.where(valid, target, pred)
-    pb, gb = _boundary(pred), _boundary(target)
-    if valid is not None:
-        pb, gb = pb & valid, gb & valid
+    pb = _boundary(pred)
+    if valid is None:
+        gb = _boundary(target)
+    else:
+        gb = _boundary(np.where(valid, target, pred)) & valid
+        pb &= valid
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tolerance + 1, 2 * tolerance + 1))
     near_g = cv2.dilate(gb.astype(np.uint8), k).astype(bool)
     near_p = cv2.dilate(pb.astype(np.uint8), k).astype(bool)

@@ -106,15 +106,11 @@ def effect_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def resolve_model(args: argparse.Namespace, model: str | Path) -> str | Path:
-    """The model file the backend runs: ``--backend onnx`` with a ``.pt`` exports it beside
-    itself first (checked against PyTorch; once, until the ``.pt`` changes)."""
-    from personseg.checkpoint import BUNDLED
+    """The model file ``--backend`` runs (``--backend onnx`` with a ``.pt`` exports it beside
+    itself first, checked against PyTorch; once, until the ``.pt`` changes)."""
+    from personseg.export import model_for_backend
 
-    if args.backend == "onnx" and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
-        from personseg.export import onnx_for_checkpoint
-
-        return onnx_for_checkpoint(model)
-    return model
+    return model_for_backend(model, args.backend)
 
 
 def load_segmenter(args: argparse.Namespace, model: str | Path):
@@ -123,8 +119,11 @@ def load_segmenter(args: argparse.Namespace, model: str | Path):
 
     if args.input_size is not None and args.input_size < 1:
         raise ValueError(f"--input-size must be positive, got {args.input_size}")
-    seg = Segmenter.load(resolve_model(args, model), args.backend, args.device, args.precision)
-    seg.refine = args.refine
-    if args.input_size is not None:
-        seg.input_size = args.input_size  # checked against the model's size divisor
-    return seg
+    return Segmenter.load(
+        resolve_model(args, model),
+        args.backend,
+        args.device,
+        args.precision,
+        refine=args.refine,
+        input_size=args.input_size,
+    )

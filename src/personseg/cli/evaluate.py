@@ -39,23 +39,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _eval_samples(root: str, split: str | None):
-    from personseg.data.splits import load_root, read_split, select
-
-    samples = load_root(root)
-    if split == "all":
-        return samples, "all pairs"
-    split_file = Path(split) if split else Path(root) / "val.txt"
-    if split is None and not split_file.is_file():
-        return samples, "all pairs (no val.txt)"
-    return select(samples, read_split(split_file), str(split_file)), str(split_file)
-
-
 def run(args: argparse.Namespace) -> int:
+    from personseg.data.splits import evaluation_samples
     from personseg.inference import evaluate_samples
 
     seg = load_segmenter(args, args.model)
-    samples, what = _eval_samples(args.data, args.split)
+    samples, what = evaluation_samples(args.data, args.split)
     log.info("scoring %d images of %s", len(samples), what)
     result = evaluate_samples(
         seg,

@@ -6,8 +6,7 @@ Names are imported on first use, so that ``personseg.data.geometry`` or
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from personseg._lazy import lazy_getattr
 
 _EXPORTS = {
     "DataReport": "check",
@@ -34,8 +33,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -7,12 +7,15 @@ import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from personseg.data.dataset import IMAGE_EXTENSIONS, Sample, find_pairs, size_mismatches
+
+T = TypeVar("T")
 
 log = logging.getLogger("personseg")
 
@@ -26,16 +29,36 @@ def read_split(path: str | Path) -> list[str]:
     return [line for line in lines if line]
 
 
-def select(samples: Sequence[Sample], stems: Sequence[str], source: str) -> list[Sample]:
-    """The samples named by ``stems``, in that order; unknown stems are an error."""
-    by_stem = {s.stem: s for s in samples}
+def select(
+    items: Sequence[T], stems: Sequence[str], source: str, what: str = "image/mask pair"
+) -> list[T]:
+    """The items (pairs, or photo paths: anything with a ``stem``) named by ``stems``, in that
+    order; unknown stems are an error."""
+    by_stem = {s.stem: s for s in items}
     missing = [s for s in stems if s not in by_stem]
     if missing:
         raise ValueError(
-            f"{source} names {len(missing)} image(s) without an image/mask pair, e.g. "
+            f"{source} names {len(missing)} {what}(s) that are not in the root, e.g. "
             f"{missing[:3]}; fix the split file or add the files"
         )
     return [by_stem[s] for s in stems]
+
+
+def split_files(root: Path, items: Sequence[T], what: str) -> dict[str, list[T]]:
+    """The items named in ``root``'s ``train.txt`` and ``val.txt`` (those that exist), checked:
+    every stem is known and none is in both."""
+    listed = {
+        name: select(items, read_split(path), str(path), what)
+        for name in ("train", "val")
+        if (path := root / f"{name}.txt").is_file()
+    }
+    overlap = {s.stem for s in listed.get("train", [])} & {s.stem for s in listed.get("val", [])}
+    if overlap:
+        raise ValueError(
+            f"{root}: {len(overlap)} {what}(s) are in both train.txt and val.txt, e.g. "
+            f"{sorted(overlap)[:3]}"
+        )
+    return listed
 
 
 def load_root(root: str | Path) -> list[Sample]:
@@ -75,6 +98,18 @@ def split_samples(root: str | Path, name: str = "val") -> list[Sample]:
     return select(load_root(root), read_split(path), str(path))
 
 
+def evaluation_samples(root: str | Path, split: str | None = None) -> tuple[list[Sample], str]:
+    """The pairs to score and what they are: the stems of the file ``split``, every pair for
+    ``"all"``, else ``root/val.txt`` when it exists, else every pair."""
+    samples = load_root(root)
+    if split == "all":
+        return samples, "all pairs"
+    split_file = Path(split) if split else Path(root) / "val.txt"
+    if split is None and not split_file.is_file():
+        return samples, "all pairs (no val.txt)"
+    return select(samples, read_split(split_file), str(split_file)), str(split_file)
+
+
 def split_root(
     root: str | Path, val_fraction: float = 0.2, seed: int = 42
 ) -> tuple[list[Sample], list[Sample]]:
@@ -82,12 +117,8 @@ def split_root(
     root = Path(root)
     pairs = load_root(root)
     if (root / "train.txt").is_file() and (root / "val.txt").is_file():
-        train = select(pairs, read_split(root / "train.txt"), str(root / "train.txt"))
-        val = select(pairs, read_split(root / "val.txt"), str(root / "val.txt"))
-        overlap = {s.stem for s in train} & {s.stem for s in val}
-        if overlap:
-            raise ValueError(f"{root}: {len(overlap)} stem(s) are in both train.txt and val.txt")
-        return train, val
+        listed = split_files(root, pairs, "image/mask pair")
+        return listed["train"], listed["val"]
     order = list(pairs)
     random.Random(seed).shuffle(order)
     n_val = max(1, round(len(order) * val_fraction)) if len(order) > 1 else 0
@@ -115,29 +146,11 @@ def negative_split(root: str | Path, name: str = "train") -> list[Path]:
     photo is for ``train`` and none for ``val``; with only ``val.txt``, ``train`` is the rest."""
     root = Path(root)
     files = negative_images(root)
-    by_stem = {p.stem: p for p in files}
-    listed = {}
-    for split in ("train", "val"):
-        path = root / f"{split}.txt"
-        if path.is_file():
-            stems = read_split(path)
-            missing = [s for s in stems if s not in by_stem]
-            if missing:
-                raise ValueError(
-                    f"{path} names {len(missing)} photo(s) that are not in {root}, e.g. "
-                    f"{missing[:3]}; fix the split file or add the photos"
-                )
-            listed[split] = stems
-    overlap = set(listed.get("train", [])) & set(listed.get("val", []))
-    if overlap:
-        raise ValueError(
-            f"{root}: {len(overlap)} photo(s) are in both train.txt and val.txt, e.g. "
-            f"{sorted(overlap)[:3]}"
-        )
+    listed = split_files(root, files, "photo")
     if name in listed:
-        return [by_stem[s] for s in listed[name]]
+        return listed[name]
     if name == "train":
-        held = set(listed.get("val", []))
+        held = {p.stem for p in listed.get("val", [])}
         return [p for p in files if p.stem not in held]
     return []
 

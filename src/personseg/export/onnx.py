@@ -199,6 +199,15 @@ def _parity(
     return {"max_abs_diff": max_diff, "mask_iou": iou, "n_images": len(images)}
 
 
+def model_for_backend(model: str | Path, backend: str) -> str | Path:
+    """The model file ``backend`` runs: for ``onnx``, a ``.pt`` or run directory is exported
+    beside itself first (:func:`onnx_for_checkpoint`); a bundled name, an ``.onnx`` file or
+    another backend's model as it is."""
+    if backend == "onnx" and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
+        return onnx_for_checkpoint(model)
+    return model
+
+
 def onnx_for_checkpoint(checkpoint: str | Path) -> Path:
     """The ``.onnx`` beside a ``.pt`` checkpoint, exported (and checked) when missing or older.
 

@@ -128,13 +128,19 @@ class Segmenter:
         backend: str = "auto",
         device: str = "auto",
         precision: str = "auto",
+        refine: str = "guided",
+        input_size: int | None = None,
+        threshold: float | None = None,
     ) -> Segmenter:
         """A bundled model (``default``), checkpoint, run directory or ``.onnx`` file.
 
         ``backend``: ``torch``, ``onnx`` (a bundled name gives its int8 ONNX model; a ``.pt``
-        must be exported first: :func:`personseg.export.onnx_for_checkpoint`), or ``auto``
-        (by the file's type).
+        must be exported first: :func:`personseg.export.model_for_backend`), or ``auto``
+        (by the file's type). ``input_size`` and ``threshold`` override the model's own
+        (the size is checked against its divisor).
         """
+        changes = {"input_size": input_size, "threshold": threshold}
+        changes = {k: v for k, v in changes.items() if v is not None}
         if backend not in ("auto", "torch", "onnx"):
             raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
         if backend == "onnx" and str(model) in BUNDLED:
@@ -145,14 +151,14 @@ class Segmenter:
             from personseg.inference.onnx_runner import OrtRunner
 
             runner = OrtRunner(model)
-            return cls(runner, runner.spec)
+            return cls(runner, runner.spec.replace(**changes), refine=refine)
         if backend == "onnx":
             raise ValueError(
                 f"{model} is a PyTorch checkpoint: export it first (personseg export --model "
                 f"{model} --out model.onnx), or use --backend torch"
             )
         ckpt = load_checkpoint(model)
-        return cls(ckpt.model(), ckpt.spec, device, precision)
+        return cls(ckpt.model(), ckpt.spec.replace(**changes), device, precision, refine=refine)
 
     @classmethod
     def from_checkpoint(

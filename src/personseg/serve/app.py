@@ -98,13 +98,15 @@ class ServeSettings:
 
     def load_model(self) -> Segmenter:
         """The segmenter these settings describe."""
-        seg = Segmenter.load(self.model, self.backend, self.device, self.precision)
-        seg.refine = self.refine
-        if self.input_size is not None:
-            seg.input_size = self.input_size  # checked against the model's size divisor
-        if self.threshold is not None:
-            seg.threshold = self.threshold
-        return seg
+        return Segmenter.load(
+            self.model,
+            self.backend,
+            self.device,
+            self.precision,
+            refine=self.refine,
+            input_size=self.input_size,  # checked against the model's size divisor
+            threshold=self.threshold,
+        )
 
 
 def _malloc_trim() -> Callable[[int], object]:
