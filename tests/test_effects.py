@@ -62,6 +62,26 @@ def test_blur_changes_a_textured_background():
     assert out.std() < image.std() / 2
 
 
+def test_a_wide_blur_computed_on_a_smaller_copy_looks_like_the_full_size_one(monkeypatch):
+    """1280x720 at the default strength is blurred at about a fifth of its size; against the
+    blur at full size (forced by a huge BLUR_SIGMA_SMALL) the picture hardly changes."""
+    from personseg.inference import effects
+
+    rng = np.random.default_rng(3)
+    image = cv2.resize(rng.integers(0, 255, (90, 160, 3), dtype=np.uint8), (1280, 720))
+    alpha = np.zeros((720, 1280), np.float32)
+    cv2.circle(alpha, (640, 360), 200, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 3)
+    alpha[alpha > 0.999] = 1.0  # the person's inside, kept as it is
+    assert (alpha == 1).sum() > 100_000
+    fast = blur_background(image, alpha).astype(int)
+    monkeypatch.setattr(effects, "BLUR_SIGMA_SMALL", 1e9)
+    full = blur_background(image, alpha).astype(int)
+    diff = np.abs(fast - full)
+    assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 3
+    assert np.array_equal(fast[alpha == 1], image[alpha == 1])
+
+
 def test_replace_with_a_colour_and_with_an_image_of_another_aspect():
     image, alpha = person_on_blue()
     out = replace_background(image, alpha, parse_color("#00ff00"))
@@ -107,6 +127,24 @@ def test_guided_filter_moves_a_blurry_edge_onto_the_image_edge():
     assert abs(crossing(fast) - 40) < abs(crossing(prob) - 40)
     # and at or above the image's own size it is the plain filter
     assert np.array_equal(guided_filter(guide, prob, 6, 1e-3, size=w), refined)
+
+
+def test_refine_edge_takes_the_map_at_the_size_it_filters_at():
+    """A map at guide_shape of the photo gives the edge a full-size map gives (the filter
+    would shrink it to that size first), and any other size is refused."""
+    from personseg.inference.effects import guide_shape
+
+    image, alpha = person_on_blue(480, 640)
+    prob = cv2.GaussianBlur(alpha, (0, 0), 6)
+    small = guide_shape(image.shape[:2])
+    assert small == (288, 384)  # 384 on the long side
+    shrunk = cv2.resize(prob, small[::-1], interpolation=cv2.INTER_AREA)
+    a, b = refine_edge(image, prob), refine_edge(image, shrunk)
+    assert a.shape == b.shape == (480, 640) and np.abs(a - b).max() < 1e-5
+    with pytest.raises(ValueError, match="does not match"):
+        refine_edge(image, prob[:100])
+    with pytest.raises(ValueError, match="does not match"):
+        refine_edge(image, shrunk, "none")
 
 
 def test_alpha_matte_is_soft_only_near_the_edge():
@@ -199,6 +237,21 @@ def test_guided_refine_moves_every_output_onto_the_photos_edge(tmp_path):
     truth = truth.astype(bool)
     assert (guided_mask ^ truth).sum() < (plain_mask ^ truth).sum()
     assert iou_score(guided_mask, truth) == pytest.approx(guided["mean_iou"])
+
+
+def test_a_large_photos_edge_is_filtered_from_the_models_map_without_enlarging_it():
+    """For a photo over GUIDE_SIZE the Segmenter hands the filter its map at the filter's
+    size; the result matches filtering the map enlarged to the photo's size first."""
+    yy, xx = np.mgrid[:600, :800]
+    disc = (yy - 300) ** 2 + (xx - 420) ** 2 < 200**2
+    image = np.where(disc[..., None], 200, 40).astype(np.uint8).repeat(3, axis=2)
+    spec = ModelSpec("unet", input_size=96, resize="fit", mean=(0.5,) * 3, std=(0.5,) * 3)
+    guided = Segmenter(_blocky_logits, spec).predict(image)
+    raw = Segmenter(_blocky_logits, spec, refine="none").predict(image)  # at the photo's size
+    reference = refine_edge(image, raw)
+    assert guided.shape == reference.shape == (600, 800)
+    assert np.abs(guided - reference).mean() < 0.002 and np.abs(guided - reference).max() < 0.1
+    assert ((guided > 0.5) == (reference > 0.5)).mean() > 0.999
 
 
 def test_apply_effect_uses_the_edge_it_is_given_and_refine_edge_fixes_a_raw_one():

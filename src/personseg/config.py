@@ -176,6 +176,14 @@ class TrainConfig:
         "start from these weights (fine-tuning): a checkpoint, run dir, or 'default'",
         metavar="CKPT",
     )
+    teacher: str = _flag(
+        "",
+        "distil: blend this model's probabilities into every training target (a checkpoint, "
+        "run dir or 'default')",
+        metavar="CKPT",
+    )
+    distill: float = _flag(0.5, "share of the training target taken from --teacher (0.5)")
+    teacher_size: int = _flag(0, "input size the teacher sees (default: the training size)")
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
@@ -198,6 +206,14 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
+        if not 0.0 <= self.distill <= 1.0:
+            raise ValueError(f"distill must be in [0, 1], got {self.distill}")
+        if self.teacher_size < 0:
+            raise ValueError(f"teacher_size must be >= 0, got {self.teacher_size}")
+        if self.teacher_size and not self.teacher:
+            raise ValueError("teacher_size needs teacher: the model to distil from")
+        if self.teacher and self.distill == 0:
+            raise ValueError("distill 0 takes nothing from the teacher; raise it or drop teacher")
         self._check_input_size()
 
     def _check_input_size(self) -> None:

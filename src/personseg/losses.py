@@ -47,7 +47,8 @@ def soft_dice_loss(
 
 
 class CombinedLoss(nn.Module):
-    """``alpha · BCE + (1 − alpha) · soft Dice`` on logits ``(N, 1, H, W)``, target {0, 1}."""
+    """``alpha · BCE + (1 − alpha) · soft Dice`` on logits ``(N, 1, H, W)``, target in [0, 1]
+    ({0, 1} masks, or soft targets when distilling)."""
 
     def __init__(self, alpha: float = 0.5, smooth: float = 1.0):
         super().__init__()

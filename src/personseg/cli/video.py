@@ -34,7 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=0.5,
         help="temporal smoothing strength in [0, 1), 0 = off (default 0.5)",
     )
-    p.add_argument("--stats", action="store_true", help="print frames/s and the flicker measure")
+    p.add_argument(
+        "--stats",
+        action="store_true",
+        help="print the flicker measure and the milliseconds per frame of each stage",
+    )
     p.add_argument("--json", metavar="OUT", help="write the statistics as JSON")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--no-audio", action="store_true", help="do not copy audio back with ffmpeg")
@@ -77,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.stats:
         print(f"flicker (mean |change| of the probability on still pixels): {r['flicker']:.5f}")
+        stages = "  ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items())
+        print(f"ms per frame: {stages}  (total {1000 / r['frames_per_s']:.1f})")
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=2))
     return 0

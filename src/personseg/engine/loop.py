@@ -10,7 +10,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -36,8 +36,11 @@ def train_one_epoch(
     threshold: float = 0.5,
     desc: str = "train",
     accumulate: int = 1,
+    teacher: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    distill: float = 0.5,
 ) -> dict[str, float]:
-    """One pass over ``loader``.
+    """One pass over ``loader``. With a ``teacher`` (batch → probabilities) each target is
+    ``(1 - distill) · mask + distill · teacher's probability`` (ignore pixels stay ignored).
 
     Returns:
         ``loss`` (mean), ``mean_dice`` and ``mean_iou`` (per image) on the augmented
@@ -60,6 +63,7 @@ def train_one_epoch(
         waited += time.perf_counter() - ready
         images, masks = rt.images(images), masks.to(rt.device)  # (N, 3, S, S), (N, 1, S, S)
         masks, valid = split_ignore(masks)  # valid: None, or 0 on ignore pixels
+        target = masks if teacher is None else torch.lerp(masks, teacher(images), distill)
         step = (i + 1) % accumulate == 0 or i + 1 == n_batches
         # DDP all-reduces gradients in backward; skip that on accumulation-only batches
         sync = (
@@ -68,7 +72,7 @@ def train_one_epoch(
         with sync:
             with rt.autocast():
                 logits = model(images)  # (N, 1, S, S)
-            loss = _loss(loss_fn, logits, masks, valid)  # fp32
+            loss = _loss(loss_fn, logits, target, valid)  # fp32
             if any_rank(not torch.isfinite(loss).item()):  # every rank stops together
                 raise FloatingPointError(
                     f"the loss became {loss.item()} (on this or another process); lower --lr "

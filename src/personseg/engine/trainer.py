@@ -21,6 +21,7 @@ from tqdm import tqdm
 from personseg.checkpoint import Checkpoint, ModelSpec, load_checkpoint
 from personseg.config import TrainConfig
 from personseg.device import Runtime
+from personseg.engine.distill import Teacher
 from personseg.engine.distributed import (
     backend,
     broadcast_buffers,
@@ -225,7 +226,13 @@ def distributed_model(model: nn.Module, rt: Runtime) -> nn.Module:
 
 
 def run_epoch(
-    run: Run, epoch: int, train_model: nn.Module, loaders: Loaders, rt: Runtime, loss_fn: nn.Module
+    run: Run,
+    epoch: int,
+    train_model: nn.Module,
+    loaders: Loaders,
+    rt: Runtime,
+    loss_fn: nn.Module,
+    teacher: Teacher | None = None,
 ) -> dict[str, Any]:
     """Train one epoch, validate, step the schedule; the epoch's ``metrics.csv`` row."""
     cfg = run.cfg
@@ -246,6 +253,8 @@ def run_epoch(
         cfg.threshold,
         desc=f"epoch {epoch}/{cfg.epochs}",
         accumulate=cfg.accumulate,
+        teacher=teacher,
+        distill=cfg.distill,
     )
     broadcast_buffers(run.model)  # every rank validates the weights rank 0 saves
     va = evaluate(run.model, loaders.val, loss_fn, rt, cfg.threshold)
@@ -316,12 +325,15 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     cfg, last = prepare_run(cfg, resume)
     cfg, start = starting_weights(cfg) if last is None else (cfg, None)
     rt = Runtime.create(init_distributed(cfg.device), cfg.precision, cfg.channels_last)
+    teacher = Teacher.load(cfg, rt) if cfg.teacher else None  # a bad teacher fails first
     seed_everything(cfg.seed + 1_000_003 * rank())  # ranks draw different synthetic samples
     loaders = build_loaders(cfg)
     log.info("device %s, precision %s, channels_last %s", rt.device, rt.precision, rt.channels_last)
     run = build_run(cfg, rt, build_model(cfg, rt, start), last)
     train_model = distributed_model(run.model, rt)
     loss_fn = CombinedLoss(cfg.loss_alpha)
+    if teacher is not None:
+        log.info("distilling from %s (%.0f %% of each target)", cfg.teacher, 100 * cfg.distill)
     if is_main_process():
         run.run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(run.run_dir / "config.yaml")
@@ -330,7 +342,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
         )
     stopped_early, epoch = False, run.start_epoch - 1
     for epoch in range(run.start_epoch, cfg.epochs + 1):
-        row = run_epoch(run, epoch, train_model, loaders, rt, loss_fn)
+        row = run_epoch(run, epoch, train_model, loaders, rt, loss_fn, teacher)
         run.history.append(row)
         improved = row["val_dice"] > run.best_score
         if improved:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from personseg.checkpoint import BUNDLED, DEFAULT_MODEL, ModelSpec, bundled_onnx
 from personseg.data.dataset import load_image
 from personseg.data.geometry import fit_shape, letterbox, unletterbox
 from personseg.device import Runtime
-from personseg.inference.effects import check_refine, refine_edge
+from personseg.inference.effects import check_refine, guide_shape, refine_edge
 
 MIN_FIT_SIZE = 128  # a small photo's ``fit`` input is never below about 128² pixels
 
@@ -36,6 +37,23 @@ def as_rgb(image: ImageLike) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] in (3, 4):
         return np.ascontiguousarray(image[..., :3])
     raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
+
+
+class Stopwatch:
+    """Adds the seconds since the last lap (or restart) to ``timings[name]``; does nothing
+    when ``timings`` is None."""
+
+    def __init__(self, timings: dict[str, float] | None):
+        self.timings, self.last = timings, time.perf_counter()
+
+    def restart(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+            self.last = now
 
 
 def fuse_conv_bn(model: nn.Module) -> nn.Module:
@@ -204,6 +222,7 @@ class Segmenter:
         self,
         images: Sequence[ImageLike],
         sizes: Sequence[tuple[int, int] | None] | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[np.ndarray]:
         """Probability maps (H, W) float32, one per image; images whose inputs have the same
         shape share one forward pass.
@@ -212,9 +231,14 @@ class Segmenter:
             images: paths or RGB uint8 arrays.
             sizes: optional (H, W) per image to return the map at instead of the image's size
                 (e.g. a ground-truth mask's size).
+            timings: when given, the seconds spent in ``resize`` (to the model's input,
+                normalised), ``model`` (the network and its sigmoid) and ``edge`` (back to
+                the photo's size, guided filter) are added to it.
         """
+        clock = Stopwatch(timings)
         rgb = [as_rgb(im) for im in images]
         prepared = [self.prepare(im) for im in rgb]
+        clock.lap("resize")
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (x, _) in enumerate(prepared):
             groups.setdefault(x.shape, []).append(i)
@@ -223,11 +247,14 @@ class Segmenter:
             logits = self._logits(np.stack([prepared[i][0] for i in idx]))  # (n, h, w)
             for i, p in zip(idx, torch.sigmoid(torch.from_numpy(logits)).numpy(), strict=True):
                 probs[i] = p
+        clock.lap("model")
         sizes = sizes or [None] * len(rgb)
-        return [
+        out = [
             self._finish(prob, box, im, size)
             for prob, (_, box), im, size in zip(probs, prepared, rgb, sizes, strict=True)
         ]
+        clock.lap("edge")
+        return out
 
     def _finish(
         self,
@@ -239,7 +266,9 @@ class Segmenter:
         """The model's map back at the image's resolution, refined, then at ``size``."""
         if self.refine == "none":
             return unletterbox(prob, box, size or image.shape[:2])
-        prob = refine_edge(image, unletterbox(prob, box, image.shape[:2]), self.refine)
+        # straight to the size the edge filter works at, not up to the photo's and down again
+        small = unletterbox(prob, box, guide_shape(image.shape[:2]))
+        prob = refine_edge(image, small, self.refine)
         if size is not None and tuple(size) != prob.shape:
             prob = cv2.resize(prob, tuple(size)[::-1], interpolation=cv2.INTER_LINEAR)
         return prob

@@ -26,10 +26,11 @@ import numpy as np
 from tqdm import tqdm
 
 from personseg.inference.effects import apply_effect
-from personseg.inference.segmenter import Segmenter
+from personseg.inference.segmenter import Segmenter, Stopwatch
 
 log = logging.getLogger("personseg")
 
+STAGES = ("decode", "resize", "model", "edge", "smoothing", "effect", "encode")
 STILL_THRESHOLD = 8.0  # grey levels (0-255) of frame difference below which a pixel is "still"
 
 
@@ -135,7 +136,9 @@ def segment_video(
 
     Returns:
         ``frames``, ``fps`` (the input's), ``size`` (W, H), ``seconds``, ``frames_per_s``,
-        ``flicker`` (see :class:`TemporalSmoother`), ``output``.
+        ``flicker`` (see :class:`TemporalSmoother`), ``output``, and ``stages_ms``: the mean
+        milliseconds per frame of each stage (``decode``, ``resize``, ``model``, ``edge``,
+        ``smoothing``, ``effect``, ``encode``).
     """
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -145,18 +148,30 @@ def segment_video(
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     smoother = TemporalSmoother(smoothing)
     writer, n, t0 = None, 0, time.perf_counter()
+    timings: dict[str, float] = {}
+    clock = Stopwatch(timings)
     bar = tqdm(total=total, unit="frame", desc=Path(source).name, disable=not progress)
     try:
         writer = _writer(output, fps, size)
         frames = read_frames(capture)
+        clock.restart()
         while batch := [f for _, f in zip(range(batch_size), frames, strict=False)]:
-            for frame, prob in zip(batch, segmenter.predict_batch(batch), strict=True):
+            clock.lap("decode")
+            probs = segmenter.predict_batch(batch, timings=timings)
+            clock.restart()
+            for frame, prob in zip(batch, probs, strict=True):
                 prob = smoother(frame, prob)
+                clock.lap("smoothing")
                 if on_prob is not None:
                     on_prob(n, prob)
-                writer.write(_to_frame(apply_effect(frame, prob, effect, **effect_options)))
+                    clock.restart()
+                result = apply_effect(frame, prob, effect, **effect_options)
+                clock.lap("effect")
+                writer.write(_to_frame(result))
+                clock.lap("encode")
                 n += 1
             bar.update(len(batch))
+            clock.restart()
     finally:
         bar.close()
         capture.release()
@@ -174,6 +189,7 @@ def segment_video(
         "frames_per_s": n / seconds,
         "flicker": smoother.flicker,
         "output": str(output),
+        "stages_ms": {k: 1000 * timings.get(k, 0.0) / n for k in STAGES},
     }
 
 

@@ -80,8 +80,24 @@ class EfficientNetLite0(nn.Module):
             self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
             self._fc = nn.Linear(1280, 1000)
 
+    def truncate(self, stages: int) -> None:
+        """Keep the first ``stages`` feature maps (strides 2 .. 2**stages) and drop the blocks
+        after them (and the classifier), e.g. after loading the ImageNet weights; then
+        :meth:`features` returns ``stages`` maps."""
+        if not 1 <= stages <= len(self._taps):
+            raise ValueError(f"stages must be 1 to {len(self._taps)}, got {stages}")
+        last = self._taps[stages - 1]
+        self._blocks = self._blocks[: last + 1]
+        self._taps = self._taps[:stages]
+        self.feature_channels = self.feature_channels[:stages]
+        self.classifier = False
+        for name in ("_conv_head", "_bn1", "_fc"):
+            if hasattr(self, name):
+                delattr(self, name)
+
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """(N, 3, H, W) → five maps, (N, C_i, H/2^i, W/2^i) for i = 1..5."""
+        """(N, 3, H, W) → five maps (fewer after :meth:`truncate`), (N, C_i, H/2^i, W/2^i)
+        for i = 1..5."""
         x = self.act(self._bn0(self._conv_stem(x)))  # (N, 32, H/2, W/2)
         out = []
         for i, block in enumerate(self._blocks):

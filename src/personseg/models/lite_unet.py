@@ -3,6 +3,9 @@
 The decoder follows the U-Net pattern (upsample, concatenate the encoder's map of the same
 stride, convolve) with depthwise-separable blocks so that it costs a small fraction of the
 encoder; the logits are predicted at stride 2 and upsampled bilinearly to the input size.
+
+:class:`FastLiteUNet` is the same design cut at stride 16 (the encoder's last two stages and
+one decoder stage fewer, narrower stages): the bundled fast model, made for video.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class LiteUNet(nn.Module):
     ``(N, 3, H, W)`` images normalised with the encoder's mean/std; H, W multiples of 32."""
 
     divisor = 32
+    encoder_stages = 5  # of EfficientNet-Lite0's five feature maps, how many it uses
 
     def __init__(
         self,
@@ -62,7 +66,9 @@ class LiteUNet(nn.Module):
         self.encoder = EfficientNetLite0()
         if pretrained:
             load_imagenet_weights(self.encoder)
-        skips = self.encoder.feature_channels[::-1][1:]  # 112, 40, 24, 16
+        if self.encoder_stages < len(self.encoder.feature_channels):
+            self.encoder.truncate(self.encoder_stages)
+        skips = self.encoder.feature_channels[::-1][1:]  # 112, 40, 24, 16 for all five
         c_in, stages = self.encoder.feature_channels[-1], []
         for skip, c_out in zip(skips, decoder_channels, strict=True):
             stages.append(DecoderStage(c_in, skip, c_out))
@@ -71,10 +77,27 @@ class LiteUNet(nn.Module):
         self.head = nn.Conv2d(c_in, n_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_shape(x, self.divisor, "LiteUNet")
+        check_input_shape(x, self.divisor, type(self).__name__)
         size = x.shape[-2:]
-        *skips, x = self.encoder.features(x)  # strides 2..16, and (N, 320, H/32, W/32)
+        *skips, x = self.encoder.features(x)  # the skips, and the deepest map (N, C, H/d, W/d)
         for stage, skip in zip(self.decoder, reversed(skips), strict=True):
-            x = stage(x, skip)  # ends at (N, 32, H/2, W/2)
+            x = stage(x, skip)  # ends at (N, decoder_channels[-1], H/2, W/2)
         logits = self.head(x)  # (N, n_classes, H/2, W/2)
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+class FastLiteUNet(LiteUNet):
+    """LiteUNet on the first four stages of EfficientNet-Lite0 (strides 2-16, blocks 0-10;
+    about two thirds of its compute) with a three-stage decoder: logits ``(N, 1, H, W)``,
+    H, W multiples of 16."""
+
+    divisor = 16
+    encoder_stages = 4
+
+    def __init__(
+        self,
+        n_classes: int = 1,
+        decoder_channels: tuple[int, ...] = (48, 32, 24),
+        pretrained: bool = False,
+    ):
+        super().__init__(n_classes, decoder_channels, pretrained)

