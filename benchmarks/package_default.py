@@ -2,7 +2,6 @@
 shape) and the int8 ONNX model calibrated on training photos.
 
     python benchmarks/package_default.py runs/person-default/last.pt
-    python benchmarks/package_default.py runs/person-fast/last.pt --name fast
 
 Calibration uses the first 30 ids of ccp ``train.txt``, the first 10 of humanseg290's and the
 first 10 photos of ``objects/train.txt`` (never validation photos). Both files go to

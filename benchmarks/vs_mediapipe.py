@@ -17,9 +17,10 @@ only, never a dependency of personseg or its tests::
     python -m venv .venv-mediapipe && . .venv-mediapipe/bin/activate
     pip install torch==2.13.0 && pip install "numpy<2" mediapipe==0.10.14 onnxruntime pyyaml tqdm
     pip install --no-deps -e .
-    python benchmarks/vs_mediapipe.py --models fast default --json vs_mediapipe.json
+    python benchmarks/vs_mediapipe.py --models default runs/person-fast/last.pt --json vs.json
 
-personseg models run as users run them for video: the bundled int8 ONNX models (``--backend``).
+personseg models run as users run them for video: on ONNX Runtime (``--backend``; the bundled
+model's int8 file; a ``.pt`` is exported to fp32 ONNX beside itself first).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def latency(models: dict, photos: dict[str, np.ndarray], rounds: int, calls: int
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["fast", "default"])
+    p.add_argument("--models", nargs="+", default=["default"], help="bundled names, .pt, .onnx")
     p.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
     p.add_argument("--root", default="../shared/data", help="holds ccp, humanseg290, objects")
     p.add_argument("--rounds", type=int, default=7)

@@ -40,8 +40,9 @@ def guide_shape(shape: tuple[int, int], size: int | None = GUIDE_SIZE) -> tuple[
 def guided_filter(
     guide: np.ndarray, src: np.ndarray, radius: int, eps: float, size: int | None = None
 ) -> np.ndarray:
-    """Edge-preserving smoothing of ``src`` (H, W) float32 guided by a grey ``guide`` (H, W)
-    float32 in [0, 1]: a local linear model ``src ≈ a * guide + b`` in each window.
+    """Edge-preserving smoothing of ``src`` (H, W) float32 guided by a grey ``guide`` (H, W),
+    float32 in [0, 1] or uint8 (read as /255): a local linear model ``src ≈ a * guide + b`` in
+    each window.
 
     With ``size``, ``a`` and ``b`` are fitted on copies at most ``size`` pixels on the long side
     (``radius`` counts their pixels) and scaled back up, the fast guided filter of He and Sun
@@ -50,15 +51,10 @@ def guided_filter(
     """
     h, w = guide.shape
     small = guide_shape((h, w), size)
-    if small != (h, w):
-        g = cv2.resize(guide, small[::-1], interpolation=cv2.INTER_AREA)
-        p = (
-            src
-            if src.shape == small
-            else cv2.resize(src, small[::-1], interpolation=cv2.INTER_AREA)
-        )
-    else:
-        g, p = guide, src
+    unit = 1 / 255 if guide.dtype == np.uint8 else 1.0
+    g = guide if small == (h, w) else cv2.resize(guide, small[::-1], interpolation=cv2.INTER_AREA)
+    g = g.astype(np.float32) * unit
+    p = src if src.shape == small else cv2.resize(src, small[::-1], interpolation=cv2.INTER_AREA)
     window = (2 * radius + 1, 2 * radius + 1)
 
     def box(x: np.ndarray) -> np.ndarray:
@@ -70,9 +66,9 @@ def guided_filter(
     if small != (h, w):
         a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
         b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
-    a *= guide  # a * guide + b, in place: full-size arrays are the cost here
-    a += b
-    return a
+    # a * guide + b at full size in two passes (the full-size arrays are the cost here)
+    out = cv2.multiply(a, guide, scale=unit, dtype=cv2.CV_32F)
+    return cv2.add(out, b, dst=out)
 
 
 def refine_edge(image: np.ndarray, prob: np.ndarray, refine: str = "guided") -> np.ndarray:
@@ -90,7 +86,7 @@ def refine_edge(image: np.ndarray, prob: np.ndarray, refine: str = "guided") -> 
     prob = prob.astype(np.float32, copy=False)
     if refine == "none":
         return prob
-    grey = np.multiply(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), 1 / 255, dtype=np.float32)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)  # uint8: the filter reads it as /255
     out = guided_filter(grey, prob, 2, 1e-3, GUIDE_SIZE)
     return np.clip(out, 0.0, 1.0, out=out)
 
@@ -122,10 +118,12 @@ def cutout(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def composite(image: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``alpha * image + (1 - alpha) * background``, RGB uint8."""
-    a = alpha[..., None].astype(np.float32)
-    out = a * image.astype(np.float32) + (1 - a) * background.astype(np.float32)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    """``alpha * image + (1 - alpha) * background``, RGB uint8 (one OpenCV pass; a float
+    background is rounded to uint8 first)."""
+    if background.dtype != np.uint8:
+        background = np.clip(background + 0.5, 0, 255).astype(np.uint8)
+    a = alpha.astype(np.float32, copy=False)
+    return cv2.blendLinear(image, background, a, 1.0 - a)
 
 
 def blur_background(image: np.ndarray, alpha: np.ndarray, strength: float = 15.0) -> np.ndarray:
@@ -157,6 +155,7 @@ def blur_background(image: np.ndarray, alpha: np.ndarray, strength: float = 15.0
     plain = cv2.GaussianBlur(img, (0, 0), s).astype(np.float32)
     # Where nothing but person is near, fall back to the plain blur (it is covered anyway).
     blurred = np.where(den > 1e-3, num / np.maximum(den, 1e-3), plain)
+    blurred = np.clip(blurred + 0.5, 0, 255).astype(np.uint8)  # at the small size: cheap
     if scale < 1:
         blurred = cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR)
     return composite(image, blurred, alpha)

@@ -39,6 +39,17 @@ def as_rgb(image: ImageLike) -> np.ndarray:
     raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x) in float32, in NumPy: a torch op here would leave PyTorch's OpenMP
+    threads spinning on the cores that ONNX Runtime and OpenCV need next (measured: the fast
+    model's step took 8.4 ms instead of 3.6)."""
+    out = np.negative(logits, dtype=np.float32)
+    with np.errstate(over="ignore"):  # e^89 and more is inf in float32: 1 / inf is 0
+        np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
+
+
 class Stopwatch:
     """Adds the seconds since the last lap (or restart) to ``timings[name]``; does nothing
     when ``timings`` is None."""
@@ -154,8 +165,8 @@ class Segmenter:
 
         ``backend``: ``torch``, ``onnx`` (a bundled name gives its int8 ONNX model; a ``.pt``
         must be exported first: :func:`personseg.export.model_for_backend`), or ``auto``
-        (by the file's type). ``input_size`` and ``threshold`` override the model's own
-        (the size is checked against its divisor).
+        (by the file's type). ``input_size`` and ``threshold`` override the model's own (the
+        size is checked against its divisor).
         """
         changes = {"input_size": input_size, "threshold": threshold}
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -245,7 +256,7 @@ class Segmenter:
         probs: list[np.ndarray] = [np.empty(0)] * len(rgb)
         for idx in groups.values():
             logits = self._logits(np.stack([prepared[i][0] for i in idx]))  # (n, h, w)
-            for i, p in zip(idx, torch.sigmoid(torch.from_numpy(logits)).numpy(), strict=True):
+            for i, p in zip(idx, sigmoid(logits), strict=True):
                 probs[i] = p
         clock.lap("model")
         sizes = sizes or [None] * len(rgb)
