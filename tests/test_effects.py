@@ -82,6 +82,21 @@ def test_a_wide_blur_computed_on_a_smaller_copy_looks_like_the_full_size_one(mon
     assert np.array_equal(fast[alpha == 1], image[alpha == 1])
 
 
+def test_composite_is_the_alpha_blend_for_any_array_layout():
+    """One OpenCV pass; strided views and a float64 alpha work, within a grey level of the
+    formula."""
+    from personseg.inference.effects import composite
+
+    rng = np.random.default_rng(5)
+    wide = rng.integers(0, 255, (40, 120, 3), dtype=np.uint8)
+    image, background = wide[:, ::2], wide[:, 1::2]  # not contiguous
+    alpha = rng.random((40, 60))  # float64
+    expected = alpha[..., None] * image + (1 - alpha[..., None]) * background
+    out = composite(image, background, alpha)
+    assert out.dtype == np.uint8 and out.shape == (40, 60, 3)
+    assert np.abs(out - expected).max() <= 1.0
+
+
 def test_replace_with_a_colour_and_with_an_image_of_another_aspect():
     image, alpha = person_on_blue()
     out = replace_background(image, alpha, parse_color("#00ff00"))

@@ -122,7 +122,8 @@ def composite(image: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> n
     background is rounded to uint8 first)."""
     if background.dtype != np.uint8:
         background = np.clip(background + 0.5, 0, 255).astype(np.uint8)
-    a = alpha.astype(np.float32, copy=False)
+    a = np.ascontiguousarray(alpha, np.float32)
+    image, background = np.ascontiguousarray(image), np.ascontiguousarray(background)
     return cv2.blendLinear(image, background, a, 1.0 - a)
 
 
