@@ -28,13 +28,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 from common import load_segmenter, median_ms, save
 from semantics import score
 
 from personseg.data import load_image
 from personseg.data.splits import split_samples
+from personseg.inference.effects import cover
 
 
 class MediaPipeSelfie:
@@ -60,22 +60,12 @@ class MediaPipeSelfie:
         return ((self.predict(image) > self.threshold) * 255).astype(np.uint8)
 
 
-def crop_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The largest centred crop of ``image`` with the aspect of ``width``×``height``, resized."""
-    h, w = image.shape[:2]
-    scale = min(w / width, h / height)
-    cw, ch = round(width * scale), round(height * scale)
-    x0, y0 = (w - cw) // 2, (h - ch) // 2
-    crop = image[y0 : y0 + ch, x0 : x0 + cw]
-    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
-
-
 def cases(root: Path) -> dict[str, np.ndarray]:
     photo = load_image(split_samples(root / "ccp", "val")[0].image)
     return {
-        "256x256": crop_to(photo, 256, 256),
-        "640x480": crop_to(photo, 640, 480),
-        "1280x720": crop_to(photo, 1280, 720),
+        "256x256": cover(photo, (256, 256)),
+        "640x480": cover(photo, (480, 640)),
+        "1280x720": cover(photo, (720, 1280)),
         f"photo {photo.shape[1]}x{photo.shape[0]}": photo,
     }
 

@@ -185,6 +185,13 @@ def test_apply_effect_shapes(effect, shape):
     assert apply_effect(image, alpha, effect).shape == shape
 
 
+def test_effects_refuse_grey_and_rgba_images_with_one_clear_error():
+    image, alpha = person_on_blue()
+    for bad in (image[..., 0], np.dstack([image, image[..., :1]])):
+        with pytest.raises(ValueError, match="RGB uint8 image"):
+            apply_effect(bad, alpha, "blur")
+
+
 def test_replace_without_background_says_what_is_missing():
     image, alpha = person_on_blue()
     with pytest.raises(ValueError, match="needs a background"):

@@ -51,6 +51,7 @@ def guided_filter(
     """
     h, w = guide.shape
     small = guide_shape((h, w), size)
+    src = np.asarray(src, np.float32)
     unit = 1 / 255 if guide.dtype == np.uint8 else 1.0
     g = guide if small == (h, w) else cv2.resize(guide, small[::-1], interpolation=cv2.INTER_AREA)
     g = g.astype(np.float32) * unit
@@ -227,6 +228,11 @@ def apply_effect(
     """
     if effect not in EFFECTS:
         raise ValueError(f"effect must be one of {EFFECTS}, got {effect!r}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"effects take an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}; "
+            "convert it first (personseg.inference.segmenter.as_rgb)"
+        )
     if prob.shape != image.shape[:2]:
         raise ValueError(f"probability map {prob.shape} does not match image {image.shape[:2]}")
     if effect == "mask":

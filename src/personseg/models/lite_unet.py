@@ -5,7 +5,8 @@ stride, convolve) with depthwise-separable blocks so that it costs a small fract
 encoder; the logits are predicted at stride 2 and upsampled bilinearly to the input size.
 
 :class:`FastLiteUNet` is the same design cut at stride 16 (the encoder's last two stages and
-one decoder stage fewer, narrower stages): the bundled fast model, made for video.
+one decoder stage fewer, narrower stages), for small, fast models (a fast model for video was
+tried with it and not shipped: docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -73,6 +73,6 @@ def unet_efficientnet_lite0(**kwargs) -> LiteUNet:
 
 @register_model("unet-efficientnet-lite0-s16", FastLiteUNet)
 def unet_efficientnet_lite0_s16(**kwargs) -> FastLiteUNet:
-    """The fast model's network: EfficientNet-Lite0 cut at stride 16 under a three-stage
-    decoder (48, 32, 24 channels); ``pretrained=True`` as for ``unet-efficientnet-lite0``."""
+    """EfficientNet-Lite0 cut at stride 16 under a three-stage decoder (48, 32, 24 channels),
+    for small, fast models; ``pretrained=True`` as for ``unet-efficientnet-lite0``."""
     return FastLiteUNet(**kwargs)
