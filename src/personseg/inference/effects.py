@@ -109,7 +109,9 @@ def alpha_matte(
         raise ValueError(f"probability map {prob.shape} does not match image {image.shape[:2]}")
     if feather <= 0:
         return (prob > 0.5).astype(np.float32)
-    return np.clip((prob - 0.5) / (2 * feather) + 0.5, 0.0, 1.0)
+    alpha = np.multiply(prob, 1 / (2 * feather), dtype=np.float32)  # three full-size passes
+    alpha += 0.5 - 0.5 / (2 * feather)
+    return np.clip(alpha, 0.0, 1.0, out=alpha)
 
 
 def cutout(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -143,8 +145,8 @@ def blur_background(image: np.ndarray, alpha: np.ndarray, strength: float = 15.0
     # BLUR_SIGMA_SMALL pixels and scale the result back up (the same picture, a fraction of
     # the work: 1280x720 at the default strength is blurred at about a fifth of its size).
     scale = min(1.0, BLUR_SIGMA_SMALL / sigma)
-    weight = (1.0 - alpha).astype(np.float32)
-    weighted = image.astype(np.float32) * weight[..., None]  # weighted before shrinking: no halo
+    weight = np.subtract(1.0, alpha, dtype=np.float32)
+    weighted = np.multiply(image, weight[..., None], dtype=np.float32)  # before shrinking: no halo
     img = image
     if scale < 1:
         small = (max(1, round(w * scale)), max(1, round(h * scale)))
