@@ -61,6 +61,26 @@ def median_ms(seg, image: np.ndarray, calls: int) -> float:
     return 1000 * float(np.median(times))
 
 
+def interleaved_latency(
+    models: dict, photos: dict[str, np.ndarray], rounds: int, calls: int
+) -> dict[str, dict[str, dict]]:
+    """Per model and photo: the median over ``rounds`` of :func:`median_ms` (``calls`` calls)
+    and its range; each round times every model on every photo, the model order reversed
+    every other round, so that machine drift hits all alike."""
+    times = {m: {c: [] for c in photos} for m in models}
+    for r in range(rounds):
+        for name, seg in list(models.items())[:: 1 if r % 2 == 0 else -1]:
+            for case, photo in photos.items():
+                times[name][case].append(median_ms(seg, photo, calls))
+    return {
+        name: {
+            case: {"ms": float(np.median(v)), "range": [float(min(v)), float(max(v))]}
+            for case, v in per_case.items()
+        }
+        for name, per_case in times.items()
+    }
+
+
 def save(results: dict, path: str | None) -> None:
     results = {"date": date.today().isoformat(), "machine": machine(), **results}
     text = json.dumps(results, indent=2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from common import median_ms, save
+from common import interleaved_latency, save
 
 from personseg.inference import Segmenter
 
@@ -25,14 +25,12 @@ def main() -> None:
     a = p.parse_args()
     photo = np.random.default_rng(0).integers(0, 255, (*a.size, 3), dtype=np.uint8)
     segs = {m: Segmenter.load(m) for m in a.models}
-    medians: dict[str, list[float]] = {m: [] for m in a.models}
     if len(segs) != len(a.models):
         raise SystemExit("give each model once")
-    for r in range(a.rounds):
-        for m, seg in list(segs.items())[:: 1 if r % 2 == 0 else -1]:
-            medians[m].append(median_ms(seg, photo, a.calls))
-    result = {m: {"ms": float(np.median(v)), "range": [min(v), max(v)]} for m, v in medians.items()}
-    save({"photo": f"{a.size[0]}x{a.size[1]}", "rounds": a.rounds, "models": result}, a.json)
+    size = f"{a.size[0]}x{a.size[1]}"
+    timed = interleaved_latency(segs, {size: photo}, a.rounds, a.calls)
+    result = {m: per_case[size] for m, per_case in timed.items()}
+    save({"photo": size, "rounds": a.rounds, "models": result}, a.json)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-"""Package a trained run as a bundled model: the slim PyTorch weights (float16, ``fit`` input
-shape) and the int8 ONNX model calibrated on training photos.
+"""Package a trained run as the bundled default model: the slim PyTorch weights (float16,
+``fit`` input shape) and the int8 ONNX model calibrated on training photos.
 
     python benchmarks/package_default.py runs/person-default/last.pt
 
 Calibration uses the first 30 ids of ccp ``train.txt``, the first 10 of humanseg290's and the
 first 10 photos of ``objects/train.txt`` (never validation photos). Both files go to
-``src/personseg/weights/`` as ``person-<name>.pt`` and ``person-<name>-int8.onnx``.
+``src/personseg/weights/``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from personseg.checkpoint import BUNDLED
 from personseg.data.splits import load_root, negative_split, read_split, select
 from personseg.export import export_onnx, quantize_onnx, slim_checkpoint
 
@@ -31,7 +30,6 @@ def calibration_images(roots: dict[str, int]) -> list[Path]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint")
-    p.add_argument("--name", default="default", choices=sorted(BUNDLED), help="bundled name")
     p.add_argument("--ccp", default="../shared/data/ccp")
     p.add_argument("--humanseg", default="../shared/data/humanseg290")
     p.add_argument("--objects", default="../shared/data/objects", help="photos with nobody in them")
@@ -42,15 +40,14 @@ def main() -> None:
         help="input size at prediction (fit); default: the training size",
     )
     a = p.parse_args()
-    stem = BUNDLED[a.name]
-    pt = WEIGHTS / f"{stem}.pt"
+    pt = WEIGHTS / "person-default.pt"
     b = slim_checkpoint(a.checkpoint, pt, resize="fit", input_size=a.size)
     print(f"{pt}: {b['size_mb']:.1f} MB, max probability difference {b['max_abs_diff']:.1e}")
     images = calibration_images({a.ccp: 30, a.humanseg: 10}) + negative_split(a.objects)[:10]
-    fp32 = WEIGHTS / f"{stem}-fp32.onnx"
+    fp32 = WEIGHTS / "person-default-fp32.onnx"
     r = export_onnx(pt, fp32, check_images=images)
     print(f"{fp32}: parity max difference {r['max_abs_diff']:.1e}, mask IoU {r['mask_iou']:.5f}")
-    int8 = WEIGHTS / f"{stem}-int8.onnx"
+    int8 = WEIGHTS / "person-default-int8.onnx"
     q = quantize_onnx(fp32, int8, images)
     fp32.unlink()
     print(f"{int8}: {q['size_mb']:.1f} MB, mask IoU vs fp32 {q['int8_mask_iou']:.4f}")

@@ -29,7 +29,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from common import load_segmenter, median_ms, save
+from common import interleaved_latency, load_segmenter, save
 from semantics import score
 
 from personseg.data import load_image
@@ -70,22 +70,6 @@ def cases(root: Path) -> dict[str, np.ndarray]:
     }
 
 
-def latency(models: dict, photos: dict[str, np.ndarray], rounds: int, calls: int) -> dict:
-    times: dict[str, dict[str, list[float]]] = {m: {c: [] for c in photos} for m in models}
-    for r in range(rounds):
-        order = list(models.items())[:: 1 if r % 2 == 0 else -1]
-        for name, seg in order:
-            for case, photo in photos.items():
-                times[name][case].append(median_ms(seg, photo, calls))
-    return {
-        name: {
-            case: {"ms": float(np.median(v)), "range": [float(min(v)), float(max(v))]}
-            for case, v in per_case.items()
-        }
-        for name, per_case in times.items()
-    }
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["default"], help="bundled names, .pt, .onnx")
@@ -101,7 +85,7 @@ def main() -> None:
     models |= {m: load_segmenter(m, a.backend) for m in a.models}
     photos = cases(root)
     result: dict = {"backend": a.backend, "rounds": a.rounds, "calls": a.calls}
-    result["latency"] = latency(models, photos, a.rounds, a.calls)
+    result["latency"] = interleaved_latency(models, photos, a.rounds, a.calls)
     if not a.skip_quality:
         result["quality"] = {name: score(seg, root, "val", None) for name, seg in models.items()}
     save(result, a.json)
