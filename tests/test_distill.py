@@ -83,6 +83,10 @@ def test_the_teacher_size_must_suit_the_teacher(tiny_root, teacher_file):
         _config(tiny_root, "unused", teacher_size=64)
     with pytest.raises(ValueError, match="distill 0 takes nothing"):
         _config(tiny_root, "unused", teacher=str(teacher_file), distill=0.0)
+    with pytest.raises(ValueError, match="distill_on needs teacher"):
+        _config(tiny_root, "unused", distill_on="photos")
+    with pytest.raises(ValueError, match="distill_on must be one of"):
+        _config(tiny_root, "unused", teacher=str(teacher_file), distill_on="scenes")
 
 
 @pytest.mark.parametrize("distill, learns_person", [(0.0, True), (1.0, False)])
@@ -104,6 +108,59 @@ def test_the_target_is_the_blend_of_mask_and_teacher(distill, learns_person):
     assert marked > 0.9 if learns_person else marked < 0.1
 
 
+class TargetRecorder(nn.Module):
+    """A loss that remembers each target it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.targets: list[torch.Tensor] = []
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.targets.append(target.clone())
+        return logits.mean()
+
+
+def test_distill_below_gives_the_teacher_share_to_low_indices_only():
+    """Samples 0-2 (the photos) blend mask and teacher; samples 3-5 keep their masks, and
+    the teacher never sees them."""
+    seen = []
+
+    def nobody(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.shape[0])
+        return torch.zeros(x.shape[0], 1, *x.shape[-2:])
+
+    images = torch.randn(4, 3, 8, 8)
+    batches = [
+        (images, torch.ones(4, 1, 8, 8), torch.tensor([5, 0, 3, 2])),
+        (images, torch.ones(4, 1, 8, 8), torch.tensor([4, 3, 5, 4])),  # no photo
+    ]
+    loss = TargetRecorder()
+    model = nn.Conv2d(3, 1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    train_one_epoch(model, batches, loss, opt, CPU, teacher=nobody, distill=0.25, distill_below=3)
+    first, second = (t[:, 0, 0, 0].tolist() for t in loss.targets)
+    assert first == [1.0, 0.75, 1.0, 0.75] and second == [1.0] * 4
+    assert seen == [2]  # only the two photos of the first batch
+
+
+def test_concat_gives_each_sample_its_index_in_the_whole():
+    from personseg.data.synth import Concat
+
+    class Part(torch.utils.data.Dataset):
+        def __init__(self, n: int):
+            self.n = n
+
+        def __len__(self) -> int:
+            return self.n
+
+        def __getitem__(self, i: int):
+            return torch.zeros(1), torch.zeros(1), i  # its own index, as every part answers
+
+    both = Concat([Part(3), Part(2)])
+    assert [both[i][2] for i in range(5)] == [0, 1, 2, 3, 4]
+    assert both[-1][2] == 4
+
+
 def test_fit_with_a_teacher_records_it_and_trains(tiny_root, teacher_file, tmp_path, caplog):
     caplog.set_level("INFO", logger="personseg")
     out = tmp_path / "run"
@@ -113,3 +170,11 @@ def test_fit_with_a_teacher_records_it_and_trains(tiny_root, teacher_file, tmp_p
     assert saved.teacher == str(teacher_file) and saved.distill == 0.3
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert result["epochs_run"] == 1 and float(rows[0]["train_loss"]) > 0
+
+
+def test_fit_distils_on_photos_only_when_asked(tiny_root, teacher_file, tmp_path, caplog):
+    caplog.set_level("INFO", logger="personseg")
+    out = tmp_path / "run"
+    fit(_config(tiny_root, out, teacher=str(teacher_file), distill_on="photos"))
+    assert "(50 % of each photo's target)" in caplog.text
+    assert TrainConfig.load(out / "config.yaml").distill_on == "photos"

@@ -20,6 +20,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZES = ("letterbox", "fit", "stretch")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUGMENTS = ("seed", "strong")
+DISTILL_ON = ("all", "photos")  # which training samples take the teacher's share
 
 
 def _flag(default: Any, help: str, **meta: Any) -> Any:
@@ -184,6 +185,12 @@ class TrainConfig:
     )
     distill: float = _flag(0.5, "share of the training target taken from --teacher (0.5)")
     teacher_size: int = _flag(0, "input size the teacher sees (default: the training size)")
+    distill_on: str = _flag(
+        "all",
+        "samples that take --teacher's share: all (default), or photos (the data roots' "
+        "photos; scenes, composites and negatives keep their own masks)",
+        choices=DISTILL_ON,
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
@@ -212,6 +219,10 @@ class TrainConfig:
             raise ValueError(f"teacher_size must be >= 0, got {self.teacher_size}")
         if self.teacher_size and not self.teacher:
             raise ValueError("teacher_size needs teacher: the model to distil from")
+        if self.distill_on not in DISTILL_ON:
+            raise ValueError(f"distill_on must be one of {DISTILL_ON}, got {self.distill_on!r}")
+        if self.distill_on != "all" and not self.teacher:
+            raise ValueError("distill_on needs teacher: the model to distil from")
         if self.teacher and self.distill == 0:
             raise ValueError("distill 0 takes nothing from the teacher; raise it or drop teacher")
         self._check_input_size()

@@ -320,7 +320,12 @@ class SceneDataset(DrawnPhotos):
 
 
 class Concat(ConcatDataset):
-    """ConcatDataset that passes ``reseed`` on to its parts (loader processes call it)."""
+    """ConcatDataset that passes ``reseed`` on to its parts (loader processes call it) and
+    gives each sample its index in the whole, so a batch tells which part each came from."""
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        image, mask, _ = super().__getitem__(index)
+        return image, mask, index if index >= 0 else index + len(self)
 
     def reseed(self, seed: int) -> None:
         for ds in self.datasets:

@@ -88,12 +88,15 @@ def negative_val_set(d: DataConfig, transform: Callable[..., dict]) -> Dataset |
 
 @dataclass
 class Loaders:
-    """The run's loaders; ``negatives`` is ``None`` without negatives' val photos."""
+    """The run's loaders; ``negatives`` is ``None`` without negatives' val photos. The first
+    ``photos`` samples of ``train_set`` are the data roots' photos (the rest: scenes,
+    composites, negatives)."""
 
     train: DataLoader
     val: DataLoader
     negatives: DataLoader | None
     train_set: Dataset
+    photos: int
 
 
 def build_loaders(cfg: TrainConfig) -> Loaders:
@@ -121,4 +124,5 @@ def build_loaders(cfg: TrainConfig) -> Loaders:
         if neg_ds is None
         else make_loader(neg_ds, cfg.batch_size, False, d.num_workers, **shard),
         train_set=train_ds,
+        photos=train_ds.cumulative_sizes[0] if isinstance(train_ds, Concat) else len(train_ds),
     )

@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,25 @@ from personseg.metrics import MetricAccumulator, confusion_counts, scores_from_c
 log = logging.getLogger("personseg")
 
 
+def _distilled(
+    masks: torch.Tensor,
+    images: torch.Tensor,
+    teacher: Callable[[torch.Tensor], torch.Tensor],
+    distill: float,
+    index: Any,
+    below: int | None,
+) -> torch.Tensor:
+    """The masks blended with the teacher's probabilities: every sample, or (with ``below``)
+    those whose index is below it; the teacher sees only those."""
+    if below is None:
+        return torch.lerp(masks, teacher(images), distill)
+    on = (torch.as_tensor(index) < below).to(masks.device)
+    target = masks.clone()
+    if on.any():
+        target[on] = torch.lerp(masks[on], teacher(images[on]), distill)
+    return target
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Iterable,
@@ -38,9 +58,12 @@ def train_one_epoch(
     accumulate: int = 1,
     teacher: Callable[[torch.Tensor], torch.Tensor] | None = None,
     distill: float = 0.5,
+    distill_below: int | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``. With a ``teacher`` (batch → probabilities) each target is
-    ``(1 - distill) · mask + distill · teacher's probability`` (ignore pixels stay ignored).
+    ``(1 - distill) · mask + distill · teacher's probability`` (ignore pixels stay ignored);
+    with ``distill_below`` only for the samples whose index (the batch's third item) is below
+    it, the others keep their masks.
 
     Returns:
         ``loss`` (mean), ``mean_dice`` and ``mean_iou`` (per image) on the augmented
@@ -59,11 +82,13 @@ def train_one_epoch(
     bar = tqdm(loader, desc=desc, leave=False, disable=not is_main_process(), dynamic_ncols=True)
     ready = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
-    for i, (images, masks, _) in enumerate(bar):
+    for i, (images, masks, index) in enumerate(bar):
         waited += time.perf_counter() - ready
         images, masks = rt.images(images), masks.to(rt.device)  # (N, 3, S, S), (N, 1, S, S)
         masks, valid = split_ignore(masks)  # valid: None, or 0 on ignore pixels
-        target = masks if teacher is None else torch.lerp(masks, teacher(images), distill)
+        target = masks
+        if teacher is not None:
+            target = _distilled(masks, images, teacher, distill, index, distill_below)
         step = (i + 1) % accumulate == 0 or i + 1 == n_batches
         # DDP all-reduces gradients in backward; skip that on accumulation-only batches
         sync = (

@@ -255,6 +255,7 @@ def run_epoch(
         accumulate=cfg.accumulate,
         teacher=teacher,
         distill=cfg.distill,
+        distill_below=loaders.photos if cfg.distill_on == "photos" else None,
     )
     broadcast_buffers(run.model)  # every rank validates the weights rank 0 saves
     va = evaluate(run.model, loaders.val, loss_fn, rt, cfg.threshold)
@@ -333,7 +334,8 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     train_model = distributed_model(run.model, rt)
     loss_fn = CombinedLoss(cfg.loss_alpha)
     if teacher is not None:
-        log.info("distilling from %s (%.0f %% of each target)", cfg.teacher, 100 * cfg.distill)
+        which = "each photo's target" if cfg.distill_on == "photos" else "each target"
+        log.info("distilling from %s (%.0f %% of %s)", cfg.teacher, 100 * cfg.distill, which)
     if is_main_process():
         run.run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(run.run_dir / "config.yaml")
