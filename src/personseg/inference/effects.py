@@ -27,6 +27,12 @@ def check_refine(refine: str) -> str:
     return refine
 
 
+def _check_map(prob: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Raise unless the probability map has the image's (H, W)."""
+    if prob.shape != tuple(shape[:2]):
+        raise ValueError(f"probability map {prob.shape} does not match image {tuple(shape[:2])}")
+
+
 def guide_shape(shape: tuple[int, int], size: int | None = GUIDE_SIZE) -> tuple[int, int]:
     """(H, W) at which :func:`guided_filter` with ``size`` fits its coefficients for an
     image of ``shape``: at most ``size`` pixels on the long side."""
@@ -82,8 +88,8 @@ def refine_edge(image: np.ndarray, prob: np.ndarray, refine: str = "guided") -> 
     """
     check_refine(refine)
     shape = image.shape[:2]
-    if prob.shape != shape and (refine == "none" or prob.shape != guide_shape(shape)):
-        raise ValueError(f"probability map {prob.shape} does not match image {shape}")
+    if refine == "none" or prob.shape != guide_shape(shape):
+        _check_map(prob, shape)
     prob = prob.astype(np.float32, copy=False)
     if refine == "none":
         return prob
@@ -105,8 +111,7 @@ def alpha_matte(
         feather: half-width of the probability band turned into a soft edge: probabilities
             below ``0.5 - feather`` become 0, above ``0.5 + feather`` become 1.
     """
-    if prob.shape != image.shape[:2]:
-        raise ValueError(f"probability map {prob.shape} does not match image {image.shape[:2]}")
+    _check_map(prob, image.shape)
     if feather <= 0:
         return (prob > 0.5).astype(np.float32)
     alpha = np.multiply(prob, 1 / (2 * feather), dtype=np.float32)  # three full-size passes
@@ -235,8 +240,7 @@ def apply_effect(
             f"effects take an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}; "
             "convert it first (personseg.inference.segmenter.as_rgb)"
         )
-    if prob.shape != image.shape[:2]:
-        raise ValueError(f"probability map {prob.shape} does not match image {image.shape[:2]}")
+    _check_map(prob, image.shape)
     if effect == "mask":
         return ((prob > threshold) * 255).astype(np.uint8)
     if effect == "overlay":
