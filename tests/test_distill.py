@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import re
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -172,9 +176,34 @@ def test_fit_with_a_teacher_records_it_and_trains(tiny_root, teacher_file, tmp_p
     assert result["epochs_run"] == 1 and float(rows[0]["train_loss"]) > 0
 
 
-def test_fit_distils_on_photos_only_when_asked(tiny_root, teacher_file, tmp_path, caplog):
+@pytest.mark.parametrize("distill_on", ["all", "photos"])
+def test_fit_distils_on_photos_only_when_asked(
+    tiny_root, teacher_file, tmp_path, caplog, monkeypatch, distill_on
+):
+    """The run hands the epoch loop the number of photos (the samples before the synthetic
+    ones) as the limit, or no limit; and records the setting."""
+    import personseg.engine.trainer as trainer
+
+    limits = []
+
+    def recording(*args, **kwargs):
+        limits.append(kwargs["distill_below"])
+        return real(*args, **kwargs)
+
+    real = trainer.train_one_epoch
+    monkeypatch.setattr(trainer, "train_one_epoch", recording)
     caplog.set_level("INFO", logger="personseg")
     out = tmp_path / "run"
-    fit(_config(tiny_root, out, teacher=str(teacher_file), distill_on="photos"))
-    assert "(50 % of each photo's target)" in caplog.text
-    assert TrainConfig.load(out / "config.yaml").distill_on == "photos"
+    cfg = _config(tiny_root, out, teacher=str(teacher_file), distill_on=distill_on)
+    backgrounds = tmp_path / "backgrounds"
+    backgrounds.mkdir()
+    for i in range(2):  # person-free photos, so the epoch also holds synthetic samples
+        cv2.imwrite(str(backgrounds / f"bg{i}.jpg"), np.full((40, 48, 3), 60 * i, np.uint8))
+    data = dataclasses.replace(cfg.data, scenes=2, backgrounds=str(backgrounds))
+    cfg = dataclasses.replace(cfg, data=data)
+    fit(cfg)
+    photos = int(re.search(r"data: (\d+) training", caplog.text).group(1))
+    assert limits == ([photos] if distill_on == "photos" else [None])
+    which = "each photo's target" if distill_on == "photos" else "each target"
+    assert f"(50 % of {which})" in caplog.text
+    assert TrainConfig.load(out / "config.yaml").distill_on == distill_on

@@ -176,13 +176,14 @@ def test_training_set_holds_each_part_with_its_share(tmp_path):
         backgrounds=str(neg / "images"),
         scenes=3,
     )
-    ds = training_set(d, find_pairs(root)[0], train_transform(32, augment="seed"), None)
+    ds, n_photos = training_set(d, find_pairs(root)[0], train_transform(32, augment="seed"), None)
     photos, scenes, composites, negatives = (len(p) for p in ds.datasets)
-    assert (photos, scenes, composites) == (8, 3, 4)
+    assert (photos, scenes, composites) == (8, 3, 4) and n_photos == 8  # the photos come first
     assert negatives == 5  # 0.25 of the epoch: 5 of 8 + 3 + 4 + 5 = 20
     masks = [float(ds[i][1].sum()) for i in range(len(ds))]
     assert all(m > 0 for m in masks[11:15])  # composites always hold people
     assert all(m == 0 for m in masks[15:])  # negatives never do
+    assert [ds[i][2] for i in range(len(ds))] == list(range(20))  # indices in the whole
 
 
 def test_negatives_in_both_splits_and_a_plain_string_in_yaml(tmp_path):

@@ -179,8 +179,8 @@ class TrainConfig:
     )
     teacher: str = _flag(
         "",
-        "distil: blend this model's probabilities into every training target (a checkpoint, "
-        "run dir or 'default')",
+        "distil: blend this model's probabilities into the training targets (every one, or "
+        "the photos' with --distill-on photos; a checkpoint, run dir or 'default')",
         metavar="CKPT",
     )
     distill: float = _flag(0.5, "share of the training target taken from --teacher (0.5)")

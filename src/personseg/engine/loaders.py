@@ -33,11 +33,16 @@ log = logging.getLogger("personseg")
 
 def training_set(
     d: DataConfig, samples: list[Sample], transform: Callable[..., dict], cache: int | None
-) -> Dataset:
+) -> tuple[Dataset, int]:
     """The training photos (portrait crops with ``d.portrait_prob``, else copy-paste with
     ``d.paste_prob``), plus per epoch: ``d.scenes`` samples from person-free backgrounds,
     ``d.composites`` negatives or backgrounds with people pasted beside their subject, and the
-    negatives' train photos with empty masks as ``d.negatives_share`` of the epoch."""
+    negatives' train photos with empty masks as ``d.negatives_share`` of the epoch.
+
+    Returns:
+        The dataset, and how many of its first samples are the photos (the rest are
+        synthetic or negatives).
+    """
     cutouts = load_cutouts(d.cutouts) if d.cutouts else []
     paste = PastePeople(cutouts, d.paste_prob) if d.paste_prob > 0 else None
     augment = PortraitCrop(d.portrait_prob, then=paste) if d.portrait_prob > 0 else paste
@@ -75,7 +80,7 @@ def training_set(
         len(parts[-1]) if neg_images and d.negatives_share > 0 else 0,
         len(neg_images),
     )
-    return Concat(parts) if len(parts) > 1 else photos
+    return (Concat(parts) if len(parts) > 1 else photos), len(photos)
 
 
 def negative_val_set(d: DataConfig, transform: Callable[..., dict]) -> Dataset | None:
@@ -113,7 +118,7 @@ def build_loaders(cfg: TrainConfig) -> Loaders:
     cache = round(d.input_size * 1.25) if d.cache else None
     train_tf = train_preset(d.input_size, d.resize, d.mean, d.std, d.augment)
     eval_tf = eval_transform(d.input_size, d.resize, d.mean, d.std)
-    train_ds = training_set(d, train_samples, train_tf, cache)
+    train_ds, photos = training_set(d, train_samples, train_tf, cache)
     val_ds = SegmentationDataset(val_samples, eval_tf, cache)
     neg_ds = negative_val_set(d, eval_tf)
     shard = {"rank": rank(), "world": world_size()}
@@ -124,5 +129,5 @@ def build_loaders(cfg: TrainConfig) -> Loaders:
         if neg_ds is None
         else make_loader(neg_ds, cfg.batch_size, False, d.num_workers, **shard),
         train_set=train_ds,
-        photos=train_ds.cumulative_sizes[0] if isinstance(train_ds, Concat) else len(train_ds),
+        photos=photos,
     )

@@ -37,12 +37,14 @@ def _distilled(
 ) -> torch.Tensor:
     """The masks blended with the teacher's probabilities: every sample, or (with ``below``)
     those whose index is below it; the teacher sees only those."""
-    if below is None:
+    on = None if below is None else torch.as_tensor(index) < below  # on the CPU: no sync
+    if on is None or bool(on.all()):
         return torch.lerp(masks, teacher(images), distill)
-    on = (torch.as_tensor(index) < below).to(masks.device)
+    if not on.any():
+        return masks
+    on = on.to(masks.device)
     target = masks.clone()
-    if on.any():
-        target[on] = torch.lerp(masks[on], teacher(images[on]), distill)
+    target[on] = torch.lerp(masks[on], teacher(images[on]), distill)
     return target
 
 
