@@ -147,6 +147,36 @@ def test_distill_below_gives_the_teacher_share_to_low_indices_only():
     assert seen == [2]  # only the two photos of the first batch
 
 
+class ValidRecorder(TargetRecorder):
+    """A loss that also remembers the valid-pixel weight."""
+
+    def forward(self, logits, target, valid=None):
+        self.valid = valid
+        return super().forward(logits, target)
+
+
+def test_distill_below_keeps_ignore_pixels_ignored_in_channels_last():
+    """A photo's ignore pixels stay out of the loss (valid 0) whatever its blended target,
+    and a channels_last runtime gives the same targets."""
+    from personseg.losses import IGNORE_VALUE
+
+    def nobody(x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(x.shape[0], 1, *x.shape[-2:])
+
+    masks = torch.ones(2, 1, 8, 8)
+    masks[0, 0, :2] = IGNORE_VALUE  # the photo's top rows are ignored
+    batch = [(torch.randn(2, 3, 8, 8), masks, torch.tensor([0, 7]))]
+    for rt in (CPU, Runtime(torch.device("cpu"), channels_last=True)):
+        loss, model = ValidRecorder(), nn.Conv2d(3, 1, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        train_one_epoch(model, batch, loss, opt, rt, teacher=nobody, distill=0.5, distill_below=1)
+        (target,) = loss.targets
+        assert torch.equal(loss.valid[0, 0, :2], torch.zeros(2, 8))  # ignored
+        assert torch.equal(loss.valid[0, 0, 2:], torch.ones(6, 8))
+        assert torch.allclose(target[0, 0, 2:], torch.full((6, 8), 0.5))  # photo: blended
+        assert torch.equal(target[1], torch.ones(1, 8, 8))  # not a photo: its mask
+
+
 def test_concat_gives_each_sample_its_index_in_the_whole():
     from personseg.data.synth import Concat
 
