@@ -1,6 +1,7 @@
 """Knowledge distillation: a trained model's probabilities as part of the training target, so
 that a smaller network learns what a larger one sees (on every sample: photos, composites,
-negatives), after Hinton et al., "Distilling the Knowledge in a Neural Network" (2015)."""
+negatives; or, with ``distill_on: photos``, on the photos alone), after Hinton et al.,
+"Distilling the Knowledge in a Neural Network" (2015)."""
 
 from __future__ import annotations
 

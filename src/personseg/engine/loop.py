@@ -11,7 +11,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +31,7 @@ def _distilled(
     images: torch.Tensor,
     teacher: Callable[[torch.Tensor], torch.Tensor],
     distill: float,
-    index: Any,
+    index: torch.Tensor | None,
     below: int | None,
 ) -> torch.Tensor:
     """The masks blended with the teacher's probabilities: every sample, or (with ``below``)
