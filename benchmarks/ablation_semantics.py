@@ -4,8 +4,9 @@ Each training split (ccp, humanseg290, objects) is cut in two: the first part tr
 fine-tunes of the base model (``configs/person-base.yaml``, see ``configs/person-default.yaml``
 for how to get it), the last ``--holdout`` share is scored. Variants add, one at a
 time: hard negatives (``objects`` train photos with empty masks), composites (training people
-pasted beside the subject of ``objects``/``backgrounds`` photos), portrait crops. ``val.txt``
-is never read.
+pasted beside the subject of ``objects``/``backgrounds`` photos), portrait crops; the last
+variant instead frames half of the composites as portraits (one person's head-and-shoulders or
+half body in front of the photo's subject). ``val.txt`` is never read.
 
     python benchmarks/ablation_semantics.py --out runs/ablation   # about 28 minutes, 2 cores
     python benchmarks/semantics.py --root runs/ablation/data --models runs/ablation/*/last.pt
@@ -27,6 +28,9 @@ VARIANTS = {  # each adds one part to the one before
     "negatives": NEGATIVES,
     "composites": COMPOSITES,
     "portraits": [*COMPOSITES, "--portrait-prob", "0.25"],
+    # instead of portrait crops: half of the composites framed as portraits
+    "portrait-composites": [*COMPOSITES, "--composite-portraits", "0.5"],
+    "portrait-composites-25": [*COMPOSITES, "--composite-portraits", "0.25"],
 }
 
 

@@ -23,6 +23,7 @@ from personseg.data.synth import (
     PortraitCrop,
     load_cutouts,
     paste_beside_subject,
+    paste_portrait,
     person_cutout,
     portrait_crop,
 )
@@ -97,6 +98,23 @@ def test_composites_put_people_beside_the_centre_and_only_them_in_the_mask():
     assert mask.sum() == 0 and image.sum() == 0  # inputs untouched
 
 
+def test_portrait_composites_frame_the_top_of_one_person_cut_by_the_bottom_edge():
+    person = np.zeros((100, 20, 4), np.uint8)
+    person[..., 3] = 255
+    person[:, :, 1] = np.arange(100, dtype=np.uint8)[:, None] + 1  # row number, 1-100
+    image = np.zeros((120, 160, 3), np.uint8)
+    mask = np.zeros((120, 160), np.uint8)
+    for seed in range(20):
+        out, out_mask = paste_portrait(image, mask, person, rng=random.Random(seed))
+        rows = np.nonzero(out_mask.any(axis=1))[0]
+        assert rows.max() == 119  # cut by the bottom edge
+        assert 0.6 * 120 - 1 <= len(rows) <= 120  # 60-100 % of the height
+        assert out_mask[rows.min()].any() and out[rows.min(), :, 1].max() <= 3  # head at top
+        assert out[119, :, 1].max() <= 61  # only the top 20-60 % of the person is shown
+        assert np.array_equal(out[..., 1] > 0, out_mask > 0)
+    assert mask.sum() == 0 and image.sum() == 0  # inputs untouched
+
+
 def test_person_cutout_is_the_masks_box_with_the_mask_as_alpha():
     image, mask = standing_person()
     rgba = person_cutout(image, mask)
@@ -130,6 +148,10 @@ def test_person_free_samples_are_empty_or_hold_training_people(tmp_path):
     people = PeopleSource(photos, load_cutouts(write_cutouts(tmp_path / "people")))
     full = PersonFreeDataset(scenes, tf, length=5, people=people)
     assert all(float(full[i][1].sum()) > 0 for i in range(5))
+    framed = PersonFreeDataset(scenes, None, length=5, people=people, portraits=1.0)
+    for _ in range(5):  # one person, cut by the bottom edge
+        _, mask = framed.compose(scenes[0])
+        assert mask[-1].any() and mask.any(axis=1).sum() >= 0.6 * mask.shape[0] - 1
 
 
 @pytest.mark.parametrize(
@@ -202,6 +224,7 @@ def test_negatives_in_both_splits_and_a_plain_string_in_yaml(tmp_path):
         ({"composites": 5}, "composites > 0 needs"),
         ({"negatives_share": 1.0}, "negatives_share must be in"),
         ({"portrait_prob": 1.5}, "portrait_prob must be in"),
+        ({"composite_portraits": -0.1}, "composite_portraits must be in"),
     ],
 )
 def test_config_checks_the_new_settings(kwargs, match):
@@ -218,7 +241,8 @@ def test_train_with_negatives_composites_and_portraits(tmp_path):
     proc = run(
         "train",
         *("--data", str(root), "--negatives", str(neg), "--negatives-share", "0.4"),
-        *("--composites", "4", "--portrait-prob", "0.5", "--epochs", "1", "--batch-size", "4"),
+        *("--composites", "4", "--composite-portraits", "0.5", "--portrait-prob", "0.5"),
+        *("--epochs", "1", "--batch-size", "4"),
         *TINY_TRAIN,
         *("--out", str(out)),
     )
@@ -226,6 +250,7 @@ def test_train_with_negatives_composites_and_portraits(tmp_path):
     cfg = TrainConfig.load(out / "config.yaml")
     assert cfg.data.negatives == (str(neg),) and cfg.data.composites == 4
     assert cfg.data.portrait_prob == 0.5 and cfg.data.negatives_share == 0.4
+    assert cfg.data.composite_portraits == 0.5
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert float(rows[0]["val_neg_flagged"]) in (0.0, 0.5, 1.0)  # of two val negatives
     refused = run("train", "--resume", str(out), "--negatives", str(neg), check=False)

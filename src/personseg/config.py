@@ -84,6 +84,11 @@ class DataConfig:
         "samples per epoch: training people pasted beside the subject of --negatives "
         "and --backgrounds photos",
     )
+    composite_portraits: float = _flag(
+        0.0,
+        "share of --composites that frame one person as a portrait (head-and-shoulders or "
+        "half body, cut by the bottom edge) in front of the photo's subject",
+    )
     portrait_prob: float = _flag(
         0.0, "chance a standing person's photo is cropped to head-and-shoulders or half-body"
     )
@@ -119,6 +124,10 @@ class DataConfig:
             raise ValueError(f"negatives_share must be in [0, 1), got {self.negatives_share}")
         if not 0.0 <= self.portrait_prob <= 1.0:
             raise ValueError(f"portrait_prob must be in [0, 1], got {self.portrait_prob}")
+        if not 0.0 <= self.composite_portraits <= 1.0:
+            raise ValueError(
+                f"composite_portraits must be in [0, 1], got {self.composite_portraits}"
+            )
         if self.composites < 0:
             raise ValueError(f"composites must be >= 0, got {self.composites}")
         if self.composites > 0 and not (self.negatives or self.backgrounds):

@@ -128,6 +128,35 @@ def paste_beside_subject(
     return image, mask
 
 
+def paste_portrait(
+    image: np.ndarray,
+    mask: np.ndarray,
+    person: np.ndarray,
+    top: tuple[float, float] = (0.2, 0.6),
+    height: tuple[float, float] = (0.6, 1.0),
+    rng: random.Random | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paste the head-and-shoulders or half body of ``person`` (RGBA; the top ``top`` share
+    of its opaque box) into a copy of a photo as a portrait is framed: ``height`` × the image
+    height, cut by the bottom edge, left, centre or right; the photo's own subject (a flag, a
+    pet) stays around and behind it as background."""
+    rng = rng or random
+    image, mask = image.copy(), mask.copy()
+    H, W = mask.shape
+    ys, xs = np.nonzero(person[..., 3] > 127)
+    if len(ys) == 0:
+        return image, mask
+    person = person[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]  # the body, no margin
+    if rng.random() < 0.5:
+        person = person[:, ::-1]
+    person = person[: max(2, round(person.shape[0] * rng.uniform(*top)))]
+    h = max(8, round(H * rng.uniform(*height)))
+    w = max(2, min(W, round(person.shape[1] * h / person.shape[0])))
+    centre = W * rng.uniform(0.2, 0.8)
+    paste_person(image, mask, person, round(centre - w / 2), H - h, h)
+    return image, mask
+
+
 def person_cutout(image: np.ndarray, mask: np.ndarray, soft_edge: bool = True) -> np.ndarray | None:
     """The person of a pair as an RGBA cut-out (its box; alpha is the mask, with a 1-pixel
     soft edge when ``soft_edge``), or ``None`` when the mask is empty."""
@@ -235,7 +264,8 @@ class PersonFreeDataset(DrawnPhotos):
     """Samples from photos with nobody in them (e.g. from :func:`load_photos`). With
     ``people`` (a callable giving a random RGBA person), 1-3 people are pasted beside and
     partly in front of each photo's subject (:func:`paste_beside_subject`); without, every
-    mask is empty (hard negatives)."""
+    mask is empty (hard negatives). A ``portraits`` share of the samples with people hold one
+    person framed as a portrait in front of the photo instead (:func:`paste_portrait`)."""
 
     def __init__(
         self,
@@ -243,14 +273,17 @@ class PersonFreeDataset(DrawnPhotos):
         transform: Callable[..., dict],
         length: int,
         people: Callable[[], np.ndarray] | None = None,
+        portraits: float = 0.0,
     ):
         super().__init__(images, transform, length)
-        self.people = people
+        self.people, self.portraits = people, portraits
 
     def compose(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         image, mask = super().compose(image)
         if self.people is None:
             return image, mask
+        if random.random() < self.portraits:
+            return paste_portrait(image, mask, self.people())
         return paste_beside_subject(
             image, mask, [self.people() for _ in range(random.randint(1, 3))]
         )

@@ -36,7 +36,8 @@ def training_set(
 ) -> tuple[Dataset, int]:
     """The training photos (portrait crops with ``d.portrait_prob``, else copy-paste with
     ``d.paste_prob``), plus per epoch: ``d.scenes`` samples from person-free backgrounds,
-    ``d.composites`` negatives or backgrounds with people pasted beside their subject, and the
+    ``d.composites`` negatives or backgrounds with people pasted beside their subject (or,
+    ``d.composite_portraits`` of them, one person framed as a portrait in front), and the
     negatives' train photos with empty masks as ``d.negatives_share`` of the epoch.
 
     Returns:
@@ -65,7 +66,9 @@ def training_set(
                 "and the backgrounds are empty"
             )
         people = PeopleSource(photos, cutouts)
-        parts.append(PersonFreeDataset(scenes, transform, d.composites, people))
+        parts.append(
+            PersonFreeDataset(scenes, transform, d.composites, people, d.composite_portraits)
+        )
     if neg_images and d.negatives_share > 0:
         others = sum(len(p) for p in parts)
         length = round(d.negatives_share / (1 - d.negatives_share) * others)
