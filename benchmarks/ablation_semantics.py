@@ -4,11 +4,11 @@ Each training split (ccp, humanseg290, objects) is cut in two: the first part tr
 fine-tunes of the base model (``configs/person-base.yaml``, see ``configs/person-default.yaml``
 for how to get it), the last ``--holdout`` share is scored. Variants add, one at a
 time: hard negatives (``objects`` train photos with empty masks), composites (training people
-pasted beside the subject of ``objects``/``backgrounds`` photos), portrait crops; the last
-variant instead frames half of the composites as portraits (one person's head-and-shoulders or
-half body in front of the photo's subject). ``val.txt`` is never read.
+pasted beside the subject of ``objects``/``backgrounds`` photos), portrait crops; the last two
+variants instead frame about half or a quarter of the composites as portraits (one person's
+head-and-shoulders or half body in front of the photo's subject). ``val.txt`` is never read.
 
-    python benchmarks/ablation_semantics.py --out runs/ablation   # about 28 minutes, 2 cores
+    python benchmarks/ablation_semantics.py --out runs/ablation   # about 50 minutes, 2 cores
     python benchmarks/semantics.py --root runs/ablation/data --models runs/ablation/*/last.pt
 """
 
@@ -24,11 +24,11 @@ from personseg.data.splits import read_split
 DATA = Path("../shared/data")
 NEGATIVES = ["--negatives", "{data}/objects", "--negatives-share", "0.3"]
 COMPOSITES = [*NEGATIVES, "--composites", "400"]
-VARIANTS = {  # each adds one part to the one before
+VARIANTS = {  # the first three each add one part to the one before
     "negatives": NEGATIVES,
     "composites": COMPOSITES,
     "portraits": [*COMPOSITES, "--portrait-prob", "0.25"],
-    # instead of portrait crops: half of the composites framed as portraits
+    # composites, with about half (a quarter) of them framed as portraits
     "portrait-composites": [*COMPOSITES, "--composite-portraits", "0.5"],
     "portrait-composites-25": [*COMPOSITES, "--composite-portraits", "0.25"],
 }

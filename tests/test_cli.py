@@ -107,7 +107,8 @@ YAML_ONLY = {
 KNOWN_TRAIN_FLAGS = {
     *("--config", "--data", "--model", "--model-arg", "--input-size", "--img-size", "--init"),
     *("--augment", "--cutouts", "--paste-prob", "--backgrounds", "--scenes", "--negatives"),
-    *("--negatives-share", "--composites", "--portrait-prob", "--resize", "--epochs"),
+    *("--negatives-share", "--composites", "--composite-portraits", "--portrait-prob"),
+    *("--resize", "--epochs", "--teacher", "--distill", "--teacher-size", "--distill-on"),
     *("--batch-size", "--lr", "--weight-decay", "--patience", "--val-fraction", "--workers"),
     *("--seed", "--device", "--precision", "--no-cache", "--out", "--nproc", "--accumulate"),
     *("--sync-bn", "--resume"),

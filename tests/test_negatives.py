@@ -99,20 +99,28 @@ def test_composites_put_people_beside_the_centre_and_only_them_in_the_mask():
 
 
 def test_portrait_composites_frame_the_top_of_one_person_cut_by_the_bottom_edge():
-    person = np.zeros((100, 20, 4), np.uint8)
-    person[..., 3] = 255
-    person[:, :, 1] = np.arange(100, dtype=np.uint8)[:, None] + 1  # row number, 1-100
+    person = np.zeros((110, 30, 4), np.uint8)  # a 100 x 20 body in a transparent margin
+    person[5:105, 5:25, 3] = 255
+    person[5:105, 5:25, 1] = np.arange(100, dtype=np.uint8)[:, None] + 1  # row number, 1-100
+    person[5:105, 5:15, 0] = 255  # its left half is red: tells a flip
     image = np.zeros((120, 160, 3), np.uint8)
     mask = np.zeros((120, 160), np.uint8)
+    red_left = set()
     for seed in range(20):
         out, out_mask = paste_portrait(image, mask, person, rng=random.Random(seed))
         rows = np.nonzero(out_mask.any(axis=1))[0]
         assert rows.max() == 119  # cut by the bottom edge
-        assert 0.6 * 120 - 1 <= len(rows) <= 120  # 60-100 % of the height
-        assert out_mask[rows.min()].any() and out[rows.min(), :, 1].max() <= 3  # head at top
+        assert 0.6 * 120 - 1 <= len(rows) <= 120  # the body, not its margin: 60-100 % high
+        assert out[rows.min(), :, 1].max() <= 3  # the top of the head at the top
         assert out[119, :, 1].max() <= 61  # only the top 20-60 % of the person is shown
         assert np.array_equal(out[..., 1] > 0, out_mask > 0)
+        cols = np.nonzero(out_mask[-1])[0]
+        red_left.add(bool(out[-1, cols[0], 0] > 127))
+    assert red_left == {True, False}  # flipped about half the time
     assert mask.sum() == 0 and image.sum() == 0  # inputs untouched
+    empty = np.zeros_like(person)  # nobody in the cut-out: the photo as it was
+    out, out_mask = paste_portrait(image, mask, empty, rng=random.Random(0))
+    assert out_mask.sum() == 0 and np.array_equal(out, image)
 
 
 def test_person_cutout_is_the_masks_box_with_the_mask_as_alpha():
@@ -225,6 +233,7 @@ def test_negatives_in_both_splits_and_a_plain_string_in_yaml(tmp_path):
         ({"negatives_share": 1.0}, "negatives_share must be in"),
         ({"portrait_prob": 1.5}, "portrait_prob must be in"),
         ({"composite_portraits": -0.1}, "composite_portraits must be in"),
+        ({"composite_portraits": 0.5}, "composite_portraits > 0 needs composites"),
     ],
 )
 def test_config_checks_the_new_settings(kwargs, match):
@@ -246,7 +255,7 @@ def test_train_with_negatives_composites_and_portraits(tmp_path):
         *TINY_TRAIN,
         *("--out", str(out)),
     )
-    assert "4 composites" in proc.stderr + proc.stdout
+    assert "4 composites (portraits 50 %)" in proc.stderr + proc.stdout
     cfg = TrainConfig.load(out / "config.yaml")
     assert cfg.data.negatives == (str(neg),) and cfg.data.composites == 4
     assert cfg.data.portrait_prob == 0.5 and cfg.data.negatives_share == 0.4

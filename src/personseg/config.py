@@ -130,6 +130,8 @@ class DataConfig:
             )
         if self.composites < 0:
             raise ValueError(f"composites must be >= 0, got {self.composites}")
+        if self.composite_portraits > 0 and self.composites == 0:
+            raise ValueError("composite_portraits > 0 needs composites > 0")
         if self.composites > 0 and not (self.negatives or self.backgrounds):
             raise ValueError(
                 "composites > 0 needs photos to paste people into: negatives or backgrounds"

@@ -74,12 +74,13 @@ def training_set(
         length = round(d.negatives_share / (1 - d.negatives_share) * others)
         parts.append(PersonFreeDataset(neg_images, transform, length))
     log.info(
-        "per epoch: %d photos (portrait crops %.0f %%), %d background scenes, %d composites, "
-        "%d negatives (from %d photos)",
+        "per epoch: %d photos (portrait crops %.0f %%), %d background scenes, %d composites "
+        "(portraits %.0f %%), %d negatives (from %d photos)",
         len(photos),
         100 * d.portrait_prob,
         d.scenes,
         d.composites,
+        100 * d.composite_portraits,
         len(parts[-1]) if neg_images and d.negatives_share > 0 else 0,
         len(neg_images),
     )
