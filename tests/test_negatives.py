@@ -118,6 +118,17 @@ def test_portrait_composites_frame_the_top_of_one_person_cut_by_the_bottom_edge(
         red_left.add(bool(out[-1, cols[0], 0] > 127))
     assert red_left == {True, False}  # flipped about half the time
     assert mask.sum() == 0 and image.sum() == 0  # inputs untouched
+    wide = np.zeros((40, 80, 4), np.uint8)  # already a portrait, wider than high
+    wide[..., 3] = 255
+    wide[..., 1] = np.arange(40, dtype=np.uint8)[:, None] + 1  # row number, 1-40
+    wide[..., 0] = np.arange(80, dtype=np.uint8)[None, :] * 3 + 1  # column number
+    for seed in range(20):
+        out, out_mask = paste_portrait(image, mask, wide, rng=random.Random(seed))
+        h = out_mask.any(axis=1).sum()
+        assert out[119, out_mask[119] > 0, 1].max() >= 39  # kept whole, down to its last row
+        cols = np.nonzero(out_mask[119])[0]
+        span = (int(out[119, cols, 0].max()) - int(out[119, cols, 0].min())) / 3
+        assert abs(span - len(cols) * 40 / h) <= 2  # as wide as its height says: no squeeze
     empty = np.zeros_like(person)  # nobody in the cut-out: the photo as it was
     out, out_mask = paste_portrait(image, mask, empty, rng=random.Random(0))
     assert out_mask.sum() == 0 and np.array_equal(out, image)

@@ -136,10 +136,12 @@ def paste_portrait(
     height: tuple[float, float] = (0.6, 1.0),
     rng: random.Random | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Paste the head-and-shoulders or half body of ``person`` (RGBA; the top ``top`` share
-    of its opaque box) into a copy of a photo as a portrait is framed: ``height`` × the image
-    height, cut by the bottom edge, left, centre or right; the photo's own subject (a flag, a
-    pet) stays around and behind it as background."""
+    """Paste the head-and-shoulders or half body of ``person`` (RGBA) into a copy of a photo
+    as a portrait is framed: ``height`` × the image height, cut by the bottom edge, left,
+    centre or right; the photo's own subject (a flag, a pet) stays around and behind it as
+    background. Of a standing person (opaque box at least 1.6 times as high as wide) the top
+    ``top`` share is kept; a person already framed so is kept whole. A person wider than the
+    photo loses its sides; the scale is the same both ways."""
     rng = rng or random
     image, mask = image.copy(), mask.copy()
     H, W = mask.shape
@@ -149,9 +151,17 @@ def paste_portrait(
     person = person[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]  # the body, no margin
     if rng.random() < 0.5:
         person = person[:, ::-1]
-    person = person[: max(2, round(person.shape[0] * rng.uniform(*top)))]
+    if person.shape[0] >= 1.6 * person.shape[1]:
+        person = person[: max(2, round(person.shape[0] * rng.uniform(*top)))]
+        cols = np.nonzero((person[..., 3] > 127).any(axis=0))[0]
+        person = person[:, cols.min() : cols.max() + 1]  # the kept part's own width
     h = max(8, round(H * rng.uniform(*height)))
-    w = max(2, min(W, round(person.shape[1] * h / person.shape[0])))
+    scale = h / person.shape[0]
+    if person.shape[1] * scale > W:
+        keep = max(2, int(W / scale))
+        left = (person.shape[1] - keep) // 2
+        person = person[:, left : left + keep]
+    w = round(person.shape[1] * scale)
     centre = W * rng.uniform(0.2, 0.8)
     paste_person(image, mask, person, round(centre - w / 2), H - h, h)
     return image, mask
