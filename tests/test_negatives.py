@@ -167,6 +167,13 @@ def test_person_free_samples_are_empty_or_hold_training_people(tmp_path):
     people = PeopleSource(photos, load_cutouts(write_cutouts(tmp_path / "people")))
     full = PersonFreeDataset(scenes, tf, length=5, people=people)
     assert all(float(full[i][1].sum()) > 0 for i in range(5))
+    random.seed(5)  # without portraits, the draws of a seed are what they were before them
+    ref = paste_beside_subject(
+        scenes[0], np.zeros((40, 56), np.uint8), [people() for _ in range(random.randint(1, 3))]
+    )
+    random.seed(5)
+    got = PersonFreeDataset(scenes, None, length=5, people=people).compose(scenes[0])
+    assert all(np.array_equal(a, b) for a, b in zip(ref, got, strict=True))
     framed = PersonFreeDataset(scenes, None, length=5, people=people, portraits=1.0)
     for _ in range(5):  # one person, cut by the bottom edge
         _, mask = framed.compose(scenes[0])

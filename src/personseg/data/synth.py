@@ -161,7 +161,7 @@ def paste_portrait(
         keep = max(2, int(W / scale))
         left = (person.shape[1] - keep) // 2
         person = person[:, left : left + keep]
-    w = round(person.shape[1] * scale)
+    w = min(W, round(person.shape[1] * scale))  # as paste_person scales it
     centre = W * rng.uniform(0.2, 0.8)
     paste_person(image, mask, person, round(centre - w / 2), H - h, h)
     return image, mask
@@ -292,7 +292,8 @@ class PersonFreeDataset(DrawnPhotos):
         image, mask = super().compose(image)
         if self.people is None:
             return image, mask
-        if random.random() < self.portraits:
+        # no draw at 0: a run without portraits gets the same samples from the same seed
+        if self.portraits > 0 and random.random() < self.portraits:
             return paste_portrait(image, mask, self.people())
         return paste_beside_subject(
             image, mask, [self.people() for _ in range(random.randint(1, 3))]
