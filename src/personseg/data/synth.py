@@ -128,6 +128,18 @@ def paste_beside_subject(
     return image, mask
 
 
+STANDING = 1.6  # a person's box at least this many times as high as wide: standing, not framed
+
+
+def _box(pixels: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(y0, y1, x0, x1)``: the box of the true (non-zero) pixels, ends exclusive; ``None``
+    when there are none."""
+    ys, xs = np.nonzero(pixels)
+    if len(ys) == 0:
+        return None
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+
+
 def paste_portrait(
     image: np.ndarray,
     mask: np.ndarray,
@@ -139,22 +151,23 @@ def paste_portrait(
     """Paste the head-and-shoulders or half body of ``person`` (RGBA) into a copy of a photo
     as a portrait is framed: ``height`` × the image height, cut by the bottom edge, left,
     centre or right; the photo's own subject (a flag, a pet) stays around and behind it as
-    background. Of a standing person (opaque box at least 1.6 times as high as wide) the top
-    ``top`` share is kept; a person already framed so is kept whole. A person wider than the
-    photo loses its sides; the scale is the same both ways."""
+    background. Of a standing person (opaque box at least ``STANDING`` times as high as wide)
+    the top ``top`` share is kept; a person already framed so is kept whole. A person wider
+    than the photo loses its sides; the scale is the same both ways."""
     rng = rng or random
     image, mask = image.copy(), mask.copy()
     H, W = mask.shape
-    ys, xs = np.nonzero(person[..., 3] > 127)
-    if len(ys) == 0:
+    box = _box(person[..., 3] > 127)
+    if box is None:
         return image, mask
-    person = person[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]  # the body, no margin
+    y0, y1, x0, x1 = box
+    person = person[y0:y1, x0:x1]  # the body, no margin
     if rng.random() < 0.5:
         person = person[:, ::-1]
-    if person.shape[0] >= 1.6 * person.shape[1]:
+    if person.shape[0] >= STANDING * person.shape[1]:
         person = person[: max(2, round(person.shape[0] * rng.uniform(*top)))]
-        cols = np.nonzero((person[..., 3] > 127).any(axis=0))[0]
-        person = person[:, cols.min() : cols.max() + 1]  # the kept part's own width
+        _, _, x0, x1 = _box(person[..., 3] > 127)  # its top row is opaque: never None
+        person = person[:, x0:x1]  # the kept part's own width
     h = max(8, round(H * rng.uniform(*height)))
     scale = h / person.shape[0]
     if person.shape[1] * scale > W:
@@ -170,10 +183,10 @@ def paste_portrait(
 def person_cutout(image: np.ndarray, mask: np.ndarray, soft_edge: bool = True) -> np.ndarray | None:
     """The person of a pair as an RGBA cut-out (its box; alpha is the mask, with a 1-pixel
     soft edge when ``soft_edge``), or ``None`` when the mask is empty."""
-    ys, xs = np.nonzero(mask)
-    if len(ys) == 0:
+    box = _box(mask)
+    if box is None:
         return None
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, y1, x0, x1 = box
     alpha = (mask[y0:y1, x0:x1] > 0).astype(np.float32) * 255
     if soft_edge:
         alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
@@ -188,11 +201,11 @@ def portrait_crop(
     on the person. ``None`` when the mask is empty or the person is not standing (box less
     than 1.6 times as high as wide: already a portrait)."""
     rng = rng or random
-    ys, xs = np.nonzero(mask == 1)  # not ignore pixels (255)
-    if len(ys) == 0:
+    box = _box(mask == 1)  # not ignore pixels (255)
+    if box is None:
         return None
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    if (y1 - y0) < 1.6 * (x1 - x0):
+    y0, y1, x0, x1 = box
+    if (y1 - y0) < STANDING * (x1 - x0):
         return None
     H, W = mask.shape
     body = (y1 - y0) * rng.uniform(0.25, 0.5)
