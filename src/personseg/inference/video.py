@@ -35,15 +35,14 @@ STILL_THRESHOLD = 8.0  # grey levels (0-255) of frame difference below which a p
 
 
 def smoothed_grey(frame: np.ndarray) -> np.ndarray:
-    """Slightly blurred grey levels (H, W) int16 of an RGB uint8 frame, for motion tests."""
-    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    return cv2.GaussianBlur(grey, (5, 5), 0).astype(np.int16)
+    """Slightly blurred grey levels (H, W) uint8 of an RGB uint8 frame, for motion tests."""
+    return cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (5, 5), 0)
 
 
 def still_pixels(prev_grey: np.ndarray, grey: np.ndarray) -> np.ndarray:
-    """Bool (H, W): pixels whose grey level (:func:`smoothed_grey`) changed less than the
-    threshold between two frames."""
-    return np.abs(grey - prev_grey) < STILL_THRESHOLD
+    """Mask (H, W) uint8, 255 where the grey level (:func:`smoothed_grey`) changed less than
+    the threshold between two frames, else 0."""
+    return cv2.compare(cv2.absdiff(prev_grey, grey), STILL_THRESHOLD, cv2.CMP_LT)
 
 
 class TemporalSmoother:
@@ -63,13 +62,19 @@ class TemporalSmoother:
 
     def __call__(self, frame: np.ndarray, prob: np.ndarray) -> np.ndarray:
         grey = smoothed_grey(frame)  # once per frame, kept for the next one
+        prob = np.asarray(prob, np.float32)
         if self.prev_grey is not None and self.prev_grey.shape == grey.shape:
             still = still_pixels(self.prev_grey, grey)
-            if self.strength > 0:
-                blended = self.strength * self.prev_prob + (1 - self.strength) * prob
-                prob = np.where(still, blended, prob).astype(np.float32)
-            self._change += float(np.abs(prob - self.prev_prob)[still].sum())
-            self._still += int(still.sum())
+            count = cv2.countNonZero(still)
+            if count:
+                change = cv2.subtract(prob, self.prev_prob)  # p_t - p_{t-1}
+                if self.strength > 0:  # on still pixels: p_t - s * (p_t - p_{t-1})
+                    blended = cv2.scaleAdd(change, -self.strength, prob)
+                    prob = cv2.copyTo(blended, still, prob.copy())
+                # what is returned moved (1 - s) |p_t - p_{t-1}| from p_{t-1} there
+                moved = cv2.mean(np.abs(change, out=change), mask=still)[0]
+                self._change += (1 - self.strength) * moved * count
+                self._still += count
         self.prev_grey, self.prev_prob = grey, prob
         return prob
 
