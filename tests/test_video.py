@@ -62,6 +62,31 @@ def test_video_keeps_frame_count_rate_and_size(tmp_path, tiny_segmenter, suffix,
     assert fps == pytest.approx(12.0, abs=0.01)
 
 
+class EveryoneSegmenter:
+    """Marks every pixel as person, so the blur effect gives each frame back unchanged."""
+
+    def predict_batch(self, images, timings=None):
+        return [np.ones(im.shape[:2], np.float32) for im in images]
+
+
+def test_frames_come_out_in_the_order_they_went_in(tmp_path):
+    """Decoding and encoding run on threads of their own: the output must still hold frame i
+    at place i (each frame here is one flat grey level)."""
+    levels = [10 + 20 * i for i in range(11)]
+    frames = (np.full((48, 64, 3), v, np.uint8) for v in levels)
+    src = tmp_path / "in.avi"
+    assert write_video(frames, src, 12.0) == 11
+    out = tmp_path / "out.avi"
+    r = segment_video(EveryoneSegmenter(), src, out, "blur", batch_size=4, progress=False)
+    cap = cv2.VideoCapture(str(out))
+    got = []
+    while (frame := cap.read())[0]:
+        got.append(float(frame[1].mean()))
+    cap.release()
+    assert r["frames"] == 11
+    assert got == pytest.approx(levels, abs=3)
+
+
 def test_unreadable_video_is_one_clear_error(tmp_path, tiny_segmenter):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")

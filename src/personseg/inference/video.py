@@ -17,7 +17,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +122,14 @@ def _to_frame(result: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(result, cv2.COLOR_RGB2BGR)
 
 
+def _read_batch(frames: Iterator[np.ndarray], size: int) -> list[np.ndarray]:
+    return [frame for _, frame in zip(range(size), frames, strict=False)]
+
+
+def _write(writer: cv2.VideoWriter, result: np.ndarray) -> None:
+    writer.write(_to_frame(result))
+
+
 def segment_video(
     segmenter: Segmenter,
     source: str | Path,
@@ -143,7 +153,8 @@ def segment_video(
         ``frames``, ``fps`` (the input's), ``size`` (W, H), ``seconds``, ``frames_per_s``,
         ``flicker`` (see :class:`TemporalSmoother`), ``output``, and ``stages_ms``: the mean
         milliseconds per frame of each stage (``decode``, ``resize``, ``model``, ``edge``,
-        ``smoothing``, ``effect``, ``encode``).
+        ``smoothing``, ``effect``, ``encode``). Decoding and encoding run on threads of their
+        own: their stages are the time the rest waited for them.
     """
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -159,24 +170,35 @@ def segment_video(
     try:
         writer = _writer(output, fps, size)
         frames = read_frames(capture)
-        clock.restart()
-        while batch := [f for _, f in zip(range(batch_size), frames, strict=False)]:
-            clock.lap("decode")
-            probs = segmenter.predict_batch(batch, timings=timings)
+        # decoding and encoding run on their own threads (OpenCV lets go of the GIL), beside
+        # the model and the effect; at most one batch ahead, at most one batch behind
+        with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as encoder:
             clock.restart()
-            for frame, prob in zip(batch, probs, strict=True):
-                prob = smoother(frame, prob)
-                clock.lap("smoothing")
-                if on_prob is not None:
-                    on_prob(n, prob)
-                    clock.restart()
-                result = apply_effect(frame, prob, effect, **effect_options)
-                clock.lap("effect")
-                writer.write(_to_frame(result))
-                clock.lap("encode")
-                n += 1
-            bar.update(len(batch))
-            clock.restart()
+            ahead = reader.submit(_read_batch, frames, batch_size)
+            behind: deque[Future] = deque()
+            while batch := ahead.result():
+                clock.lap("decode")
+                ahead = reader.submit(_read_batch, frames, batch_size)
+                probs = segmenter.predict_batch(batch, timings=timings)
+                clock.restart()
+                for frame, prob in zip(batch, probs, strict=True):
+                    prob = smoother(frame, prob)
+                    clock.lap("smoothing")
+                    if on_prob is not None:
+                        on_prob(n, prob)
+                        clock.restart()
+                    result = apply_effect(frame, prob, effect, **effect_options)
+                    clock.lap("effect")
+                    behind.append(encoder.submit(_write, writer, result))
+                    while len(behind) > batch_size:
+                        behind.popleft().result()
+                    clock.lap("encode")
+                    n += 1
+                bar.update(len(batch))
+                clock.restart()
+            while behind:
+                behind.popleft().result()
+            clock.lap("encode")
     finally:
         bar.close()
         capture.release()
