@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from personseg.data.geometry import shrink
+
 EFFECTS = ("mask", "overlay", "cutout", "blur", "replace")
 REFINES = ("guided", "none")
 BLUR_SIGMA_SMALL = 4.0  # background blur: sigma (pixels) of the smaller copy it is computed on
@@ -59,7 +61,7 @@ def guided_filter(
     small = guide_shape((h, w), size)
     src = np.asarray(src, np.float32)
     unit = 1 / 255 if guide.dtype == np.uint8 else 1.0
-    g = guide if small == (h, w) else cv2.resize(guide, small[::-1], interpolation=cv2.INTER_AREA)
+    g = guide if small == (h, w) else shrink(guide, small[::-1])
     g = g.astype(np.float32) * unit
     p = src if src.shape == small else cv2.resize(src, small[::-1], interpolation=cv2.INTER_AREA)
     window = (2 * radius + 1, 2 * radius + 1)
