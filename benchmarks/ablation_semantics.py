@@ -7,7 +7,7 @@ time: hard negatives (``objects`` train photos with empty masks), composites (tr
 pasted beside the subject of ``objects``/``backgrounds`` photos), portrait crops; the last two
 variants instead frame about half or a quarter of the composites as portraits (one person's
 head-and-shoulders or half body in front of the photo's subject); ``fabric`` and ``fabric-pc``
-add 300 procedural fabric photos (flags, striped cloth; ``fabric.py``) to the negatives.
+add 300 procedural fabric photos (flags, striped cloth; ``fabric_photos.py``) to the negatives.
 ``val.txt`` is never read.
 
     python benchmarks/ablation_semantics.py --out runs/ablation   # about 50 minutes, 2 cores
@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fabric import write_fabrics
+from fabric_photos import write_fabrics
 
 from personseg.data.splits import read_split
 
@@ -35,7 +35,7 @@ VARIANTS = {  # the first three each add one part to the one before
     # composites, with about half (a quarter) of them framed as portraits
     "portrait-composites": [*COMPOSITES, "--composite-portraits", "0.5"],
     "portrait-composites-25": [*COMPOSITES, "--composite-portraits", "0.25"],
-    # composites, with 300 fabric photos (flags, striped cloth: fabric.py) among the negatives
+    # composites, with 300 fabric photos (flags, striped cloth: fabric_photos.py) among negatives
     "fabric": [*COMPOSITES, "--negatives", "{data}/fabrics"],
     "fabric-pc": [*COMPOSITES, "--negatives", "{data}/fabrics", "--composite-portraits", "0.5"],
 }
@@ -67,8 +67,9 @@ def main() -> None:
     data, out = Path(args.data), Path(args.out)
     for name in ("ccp", "humanseg290", "objects"):
         holdout_root(data / name, out / "data" / name, args.holdout)
-    if any("fabric" in v for v in args.variants) and not (out / "data" / "fabrics").is_dir():
-        write_fabrics(out / "data" / "fabrics", 300)
+    fabrics = out / "data" / "fabrics"
+    if any("fabric" in v for v in args.variants) and len(list(fabrics.glob("images/*.jpg"))) != 300:
+        write_fabrics(fabrics, 300)  # again whole, should an earlier run have stopped halfway
     for variant in args.variants:
         extra = [a.format(data=out / "data") for a in VARIANTS[variant]]
         cmd = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from personseg.inference import Segmenter, evaluate_samples
 from personseg.inference.effects import (
     alpha_matte,
     apply_effect,
+    binary_mask,
     blur_background,
     cover,
     cutout,
@@ -74,7 +77,7 @@ def normalised_blur(image: np.ndarray, alpha: np.ndarray, sigma: float) -> np.nd
     return a * image + (1 - a) * np.clip(blurred, 0, 255)
 
 
-@pytest.mark.parametrize("shape", [(720, 1280), (723, 1283)])  # a whole factor of 4, or not
+@pytest.mark.parametrize("shape", [(720, 1280), (721, 1281)])  # a whole factor of 4, or not
 def test_a_wide_blur_computed_on_a_smaller_copy_looks_like_the_full_size_one(shape):
     """1280x720 at the default strength is blurred at a quarter of its size, in uint8 where it
     can be; against the same blur written out in float at full size the picture hardly
@@ -297,3 +300,48 @@ def test_apply_effect_uses_the_edge_it_is_given_and_refine_edge_fixes_a_raw_one(
     assert (refined ^ (hard > 0)).sum() < ((as_given > 0) ^ (hard > 0)).sum()
     with pytest.raises(ValueError, match="refine must be one of"):
         refine_edge(image, raw, "sharp")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: p,
+        lambda p: p.astype(np.float64),
+        lambda p: p[:, ::2],  # a strided view
+        lambda p: p.T,  # another memory order
+        lambda p: (p > 0.5).astype(np.uint8),  # not a float map
+    ],
+)
+def test_binary_mask_is_255_strictly_above_the_threshold(make):
+    rng = np.random.default_rng(0)
+    prob = rng.random((40, 60), dtype=np.float32)
+    prob[0, :6] = [0.0, 0.5, 0.50001, 0.49999, 1.0, 0.3]
+    prob = make(prob)
+    got = binary_mask(prob, 0.5)
+    assert got.dtype == np.uint8 and got.shape == prob.shape
+    assert np.array_equal(got, np.where(prob > 0.5, 255, 0))
+
+
+def test_a_blur_wider_than_the_frame_is_quick_and_flat():
+    """Strengths far past the frame's size (a typo, or a test of limits) give the frame's mean
+    colour behind the person at once, not a kernel of millions of pixels."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (72, 128, 3), dtype=np.uint8)
+    alpha = np.zeros((72, 128), np.float32)
+    out = blur_background(image, alpha, strength=1e8)
+    assert out.std(axis=(0, 1)).max() < 2.0
+    assert np.abs(out.mean(axis=(0, 1)) - image.mean(axis=(0, 1))).max() < 3.0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator only")
+def test_a_segmenter_keeps_freed_memory_for_reuse_on_glibc():
+    """The setting is taken (mallopt says so), once per process, and trimming still works."""
+    import platform
+
+    from personseg.inference import memory
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert memory.keep_freed_memory() is True
+    assert memory.keep_freed_memory.cache_info().currsize == 1
+    memory.malloc_trim()

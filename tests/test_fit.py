@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from personseg.checkpoint import ModelSpec
-from personseg.data.geometry import fit_shape, shrink
+from personseg.data.geometry import area_resize, fit_shape
 from personseg.inference import Segmenter
 from personseg.models import create_model
 
@@ -66,11 +66,22 @@ def test_fit_never_enlarges_a_photo_past_its_own_pixel_count():
     assert h * w >= 0.9 * 384**2
 
 
-def test_shrink_by_a_whole_factor_is_the_mean_of_each_block():
-    image = np.arange(12 * 18, dtype=np.float32).reshape(12, 18)
-    small = shrink(image, (6, 4))  # 3x3 blocks
-    blocks = image.reshape(4, 3, 6, 3).mean(axis=(1, 3))
-    np.testing.assert_allclose(small, blocks, rtol=1e-6)
+def test_area_resize_averages_whole_blocks_first_then_resizes_the_rest():
+    """A 12 MP photo to 448x336: first the mean of each 9x9 block (the largest whole factor of
+    both sides that stays above the size), then OpenCV's area resize of that."""
+    rng = np.random.default_rng(0)
+    image = rng.random((3024, 4032), dtype=np.float32)
+    blocks = image.reshape(336, 9, 448, 9).mean(axis=(1, 3))
+    want = cv2.resize(blocks, (448, 336), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(area_resize(image, (448, 336)), want, atol=1e-5)
+    small = rng.random((12, 18), dtype=np.float32)  # 3x3 blocks, then nothing left to do
+    np.testing.assert_allclose(
+        area_resize(small, (6, 4)), small.reshape(4, 3, 6, 3).mean(axis=(1, 3)), atol=1e-6
+    )
+    odd = rng.random((97, 101), dtype=np.float32)  # no whole factor: one area resize
+    assert np.array_equal(
+        area_resize(odd, (40, 30)), cv2.resize(odd, (40, 30), interpolation=cv2.INTER_AREA)
+    )
 
 
 @pytest.mark.parametrize(
@@ -84,7 +95,7 @@ def test_shrink_by_a_whole_factor_is_the_mean_of_each_block():
         ((481, 643), (287, 215)),
     ],
 )
-def test_shrink_in_two_steps_stays_close_to_one_area_resize(shape, size):
+def test_area_resize_in_two_steps_stays_close_to_one_area_resize(shape, size):
     """Shrunk to a model's or the edge filter's size, a texture whose detail spans a few of
     the small picture's pixels comes out of the two-step average as out of OpenCV's one-step
     area resize, within two grey levels on average (a misplaced or stretched one is not)."""
@@ -92,7 +103,7 @@ def test_shrink_in_two_steps_stays_close_to_one_area_resize(shape, size):
     noise = rng.normal(0, 1, (size[1] // 3 + 1, size[0] // 3 + 1)).astype(np.float32)
     image = cv2.resize(noise, shape[::-1], interpolation=cv2.INTER_CUBIC)
     image = np.clip(127 + 40 * image + rng.normal(0, 6, shape), 0, 255).astype(np.uint8)
-    got = shrink(image, size)
+    got = area_resize(image, size)
     want = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     assert got.shape == want.shape and got.dtype == np.uint8
     assert np.abs(got.astype(int) - want).mean() < 2.0

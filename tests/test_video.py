@@ -115,6 +115,38 @@ def test_smoothing_lowers_flicker_on_a_still_scene_and_leaves_moving_pixels_alon
     assert np.array_equal(smooth(moved, p), p)
 
 
+def reference_smoothing(frames, probs, s):
+    """The motion-gated EMA and its flicker written out in NumPy, as the docstring defines them."""
+    out, change, still_n, prev_g, prev_p = [], 0.0, 0, None, None
+    for frame, p in zip(frames, probs, strict=True):
+        g = cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (5, 5), 0).astype(int)
+        if prev_g is not None:
+            still = np.abs(g - prev_g) < 8
+            p = np.where(still, s * prev_p + (1 - s) * p, p)
+            change += np.abs(p - prev_p)[still].sum()
+            still_n += still.sum()
+        out.append(p)
+        prev_g, prev_p = g, p
+    return out, change / max(still_n, 1)
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.5, 0.9])
+def test_smoothing_matches_its_definition(strength):
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    frames, probs = [], []
+    for i in range(6):
+        frame = base.copy()
+        frame[:, : 8 * i] = 255 - frame[:, : 8 * i]  # a moving region; the rest is still
+        frames.append(frame)
+        probs.append(rng.random((40, 56), dtype=np.float32))
+    want, flicker = reference_smoothing(frames, probs, strength)
+    smoother = TemporalSmoother(strength)
+    for frame, p, w in zip(frames, probs, want, strict=True):
+        np.testing.assert_allclose(smoother(frame, p), w, atol=1e-6)
+    assert smoother.flicker == pytest.approx(flicker, rel=1e-5)
+
+
 def test_smoothing_strength_is_checked():
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         TemporalSmoother(1.0)

@@ -27,6 +27,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from personseg.config import IGNORE_VALUE
+from personseg.data.geometry import area_resize
 from personseg.data.images import DEFAULT_MAX_PIXELS, decode, open_image, read_image
 
 log = logging.getLogger("personseg")
@@ -201,6 +202,8 @@ def shrink(
         return image
     scale = longest / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if interpolation == cv2.INTER_AREA:
+        return area_resize(image, size)
     return cv2.resize(image, size, interpolation=interpolation)
 
 

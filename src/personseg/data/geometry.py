@@ -26,13 +26,14 @@ def fit_shape(h: int, w: int, size: int, divisor: int = 32) -> tuple[int, int]:
     return best[1], best[2]
 
 
-def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``image`` (H, W[, C]) area-averaged down to ``size`` (W, H).
 
-    OpenCV's area resize is fast for a whole factor and slow for any other (a 12 MP photo to
-    384 px: 12 ms). So the image is first averaged by the largest whole factor k that divides
-    both its sides and leaves it at least ``size``, then area-resized the rest of the way:
-    the same kind of average, at a quarter of the time or less for large photos.
+    OpenCV's area resize is fast for a whole factor and slow for any other. So the image is
+    first averaged by the largest whole factor k that divides both its sides and leaves it at
+    least ``size``, then area-resized the rest of the way: the same kind of average, in less
+    than half the time for a large photo (12 MP to 384 px: RGB 22.7 → 8.8 ms, grey 12.4 →
+    3.5 ms on 2 cores).
     """
     h, w = image.shape[:2]
     for k in range(min(w // size[0], h // size[1]), 1, -1):
@@ -46,7 +47,7 @@ def letterbox(
     image: np.ndarray, size: int | tuple[int, int], interpolation: int | None = None
 ) -> tuple[np.ndarray, Box]:
     """Fit ``image`` (H, W[, C]) into a ``size``×``size`` square (or a (H, W) rectangle),
-    centred, zero-padded; area interpolation when shrinking (:func:`shrink`), bilinear when
+    centred, zero-padded; area interpolation when shrinking (:func:`area_resize`), bilinear when
     enlarging, unless ``interpolation`` is given (e.g. nearest neighbour for masks).
 
     Returns:
@@ -57,7 +58,7 @@ def letterbox(
     scale = min(out_h / h, out_w / w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     if interpolation is None and scale < 1:
-        resized = shrink(image, (nw, nh))
+        resized = area_resize(image, (nw, nh))
     else:
         interp = cv2.INTER_LINEAR if interpolation is None else interpolation
         resized = cv2.resize(image, (nw, nh), interpolation=interp)

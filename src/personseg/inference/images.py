@@ -4,6 +4,10 @@ and the encoder of results to PNG, WebP or JPEG."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
 import cv2
 import numpy as np
 
@@ -25,7 +29,10 @@ __all__ = [
     "NotAnImageError",
     "decode_image",
     "encode_image",
+    "read_ahead",
 ]
+T = TypeVar("T")
+_END = object()
 
 FORMATS = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 _PARAMS = {
@@ -64,3 +71,13 @@ def encode_image(image: np.ndarray, fmt: str = "png") -> bytes:
     if not ok:
         raise ValueError(f"OpenCV could not encode a {image.shape} image as {fmt}")
     return buf.tobytes()
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items``, each made on a worker thread while the caller works on the one before (OpenCV
+    decodes without holding Python's lock): one item ahead, so memory holds two at most."""
+    with ThreadPoolExecutor(1) as worker:
+        future = worker.submit(next, items, _END)
+        while (item := future.result()) is not _END:
+            future = worker.submit(next, items, _END)
+            yield item

@@ -19,6 +19,7 @@ from personseg.data import load_image, load_mask
 from personseg.data.dataset import IMAGE_EXTENSIONS, Sample, load_ignore
 from personseg.data.images import DEFAULT_MAX_PIXELS
 from personseg.inference.effects import EFFECTS, apply_effect
+from personseg.inference.images import read_ahead
 from personseg.inference.segmenter import Segmenter
 from personseg.metrics import DEFAULT_BOUNDARY_TOLERANCE, MetricAccumulator
 from personseg.viz import overlay, save_gallery, save_side_by_side
@@ -102,17 +103,12 @@ def predict_files(
     # decode in threads (OpenCV releases the GIL), one batch ahead of the model, so memory
     # holds two batches whatever the number of images
     decoders = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
-    ahead = ThreadPoolExecutor(max_workers=1)
 
     def load(c: Sequence[Path]) -> list[tuple[Path, np.ndarray | None, str]]:
         return list(decoders.map(lambda p: _try_load(p, max_pixels), c))
 
-    with decoders, ahead:
-        future = ahead.submit(load, chunks[0]) if chunks else None
-        for i in range(len(chunks)):
-            loaded = future.result()
-            if i + 1 < len(chunks):
-                future = ahead.submit(load, chunks[i + 1])
+    with decoders:
+        for loaded in read_ahead(load(c) for c in chunks):
             chunk, images = [], []
             for p, image, error in loaded:
                 if error:

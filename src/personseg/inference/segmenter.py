@@ -16,9 +16,10 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from personseg.checkpoint import BUNDLED, DEFAULT_MODEL, ModelSpec, bundled_onnx, load_checkpoint
 from personseg.data.dataset import load_image
-from personseg.data.geometry import fit_shape, letterbox, unletterbox
+from personseg.data.geometry import area_resize, fit_shape, letterbox, unletterbox
 from personseg.device import Runtime
-from personseg.inference.effects import check_refine, guide_shape, refine_edge
+from personseg.inference.effects import binary_mask, check_refine, guide_shape, refine_edge
+from personseg.inference.memory import keep_freed_memory
 
 MIN_FIT_SIZE = 128  # a small photo's ``fit`` input is never below about 128² pixels
 
@@ -105,7 +106,10 @@ class Segmenter:
     ):
         """``model`` is a torch module, or any callable mapping a normalised float32 batch
         ``(N, 3, H, W)`` to logits ``(N, 1, H, W)`` (e.g. an ONNX Runtime session); ``spec``
-        says how to feed it (:class:`~personseg.checkpoint.ModelSpec`)."""
+        says how to feed it (:class:`~personseg.checkpoint.ModelSpec`). On glibc, freed
+        arrays of up to 32 MiB are kept for reuse from here on (``memory.keep_freed_memory``):
+        each frame's full-size arrays otherwise paid page faults, up to twice the time."""
+        keep_freed_memory()
         if isinstance(model, nn.Module):
             self.rt = Runtime.create(device, precision, channels_last=optimize)
             self.model = self.rt.prepare(fuse_conv_bn(model) if optimize else model.eval())
@@ -222,7 +226,7 @@ class Segmenter:
             size = s if self.enlarge else min(s, max(MIN_FIT_SIZE, math.isqrt(h * w)))
             padded, box = letterbox(image, fit_shape(h, w, size, self.spec.divisor))
         else:
-            padded, box = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA), (0, 0, s, s)
+            padded, box = area_resize(image, (s, s)), (0, 0, s, s)
         # channels first while still uint8, then normalise in place: one float pass, no copies
         x = np.ascontiguousarray(padded.transpose(2, 0, 1)).astype(np.float32)
         x -= self.mean
@@ -291,4 +295,4 @@ class Segmenter:
     def predict_mask(self, image: ImageLike, threshold: float | None = None) -> np.ndarray:
         """Mask (H, W) uint8 in {0, 255}."""
         t = self.threshold if threshold is None else threshold
-        return ((self.predict(image) > t) * 255).astype(np.uint8)
+        return binary_mask(self.predict(image), t)

@@ -28,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from personseg.inference.effects import apply_effect
+from personseg.inference.images import read_ahead
 from personseg.inference.segmenter import Segmenter, Stopwatch
 
 log = logging.getLogger("personseg")
@@ -170,15 +171,14 @@ def segment_video(
     try:
         writer = _writer(output, fps, size)
         frames = read_frames(capture)
-        # decoding and encoding run on their own threads (OpenCV lets go of the GIL), beside
-        # the model and the effect; at most one batch ahead, at most one batch behind
-        with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as encoder:
-            clock.restart()
-            ahead = reader.submit(_read_batch, frames, batch_size)
+        # decoding and encoding run on threads of their own (OpenCV lets go of the GIL),
+        # beside the model and the effect: one batch ahead, at most two frames behind
+        batches = iter(lambda: _read_batch(frames, batch_size), [])
+        with ThreadPoolExecutor(1) as encoder:
             behind: deque[Future] = deque()
-            while batch := ahead.result():
+            clock.restart()
+            for batch in read_ahead(batches):
                 clock.lap("decode")
-                ahead = reader.submit(_read_batch, frames, batch_size)
                 probs = segmenter.predict_batch(batch, timings=timings)
                 clock.restart()
                 for frame, prob in zip(batch, probs, strict=True):
@@ -190,7 +190,7 @@ def segment_video(
                     result = apply_effect(frame, prob, effect, **effect_options)
                     clock.lap("effect")
                     behind.append(encoder.submit(_write, writer, result))
-                    while len(behind) > batch_size:
+                    while len(behind) > 2:
                         behind.popleft().result()
                     clock.lap("encode")
                     n += 1

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import ctypes
 import json
 import logging
 import os
@@ -56,6 +55,7 @@ from personseg.inference.images import (
     decode_image,
     encode_image,
 )
+from personseg.inference.memory import malloc_trim
 from personseg.inference.segmenter import Segmenter
 from personseg.inference.video import TemporalSmoother
 
@@ -109,22 +109,13 @@ class ServeSettings:
         )
 
 
-def _malloc_trim() -> Callable[[int], object]:
-    """glibc's ``malloc_trim(0)``, which hands the free pages of the heap back to the system: a
-    12 MP photo's arrays otherwise leave a long-running worker's RSS higher. A no-op elsewhere."""
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl)
-        return lambda _: None
-
-
 class WorkQueue:
     """One thread for the CPU work of a worker process, admitting at most ``limit`` jobs."""
 
     def __init__(self, limit: int, timeout: float):
         self.limit, self.timeout, self.pending = limit, timeout, 0
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="personseg-work")
-        self._lock, self._trim = threading.Lock(), _malloc_trim()
+        self._lock = threading.Lock()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the work thread; 503 when the queue is full or time runs out."""
@@ -151,7 +142,7 @@ class WorkQueue:
         try:
             return fn(*args)
         finally:
-            self._trim(0)
+            malloc_trim()  # a 12 MP photo's arrays would keep the worker's RSS higher
 
     def _release(self, _: Future) -> None:
         with self._lock:

@@ -6,7 +6,7 @@ training photos hardly show it (``objects/train.txt`` has one flagpole). Tried a
 negatives and composite backgrounds in ``ablation_semantics.py`` (variants ``fabric`` and
 ``fabric-pc``; docs/benchmarks.md); not used by any shipped model.
 
-    python benchmarks/fabric.py runs/fabrics --count 300     # runs/fabrics/images/*.jpg
+    python benchmarks/fabric_photos.py runs/fabrics --count 300     # runs/fabrics/images/*.jpg
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def _pattern(rng: random.Random, h: int, w: int) -> np.ndarray:
 
 
 def _drape(rng: random.Random, image: np.ndarray) -> np.ndarray:
-    """Folds: the cloth displaced and shaded along 1-3 slanted sine waves."""
+    """Folds: the cloth displaced and shaded along 1-4 slanted sine waves."""
     h, w = image.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dx, dy, shade = np.zeros_like(xx), np.zeros_like(xx), np.ones_like(xx)
