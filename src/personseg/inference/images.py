@@ -1,6 +1,7 @@
-"""Images in and out of a Segmenter as bytes: the safe decoder for untrusted uploads and frames
-(:mod:`personseg.data.images`, re-exported here so that ``serve/`` needs ``inference/`` only)
-and the encoder of results to PNG, WebP or JPEG."""
+"""Images in and out of a Segmenter: the safe decoder for untrusted uploads and frames
+(:mod:`personseg.data.images`, re-exported here so that ``serve/`` needs ``inference/`` only),
+the encoder of results to PNG, WebP or JPEG, and :func:`read_ahead`, which decodes the next
+photos or frames beside the model."""
 
 from __future__ import annotations
 
