@@ -43,12 +43,21 @@ def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def scale_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` resized to ``size`` (W, H): area-averaged when it shrinks
+    (:func:`area_resize`), bilinear when it grows."""
+    h, w = image.shape[:2]
+    if size[0] <= w and size[1] <= h and tuple(size) != (w, h):
+        return area_resize(image, size)
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+
+
 def letterbox(
     image: np.ndarray, size: int | tuple[int, int], interpolation: int | None = None
 ) -> tuple[np.ndarray, Box]:
     """Fit ``image`` (H, W[, C]) into a ``size``×``size`` square (or a (H, W) rectangle),
-    centred, zero-padded; area interpolation when shrinking (:func:`area_resize`), bilinear when
-    enlarging, unless ``interpolation`` is given (e.g. nearest neighbour for masks).
+    centred, zero-padded, by :func:`scale_to` unless ``interpolation`` is given (e.g. nearest
+    neighbour for masks).
 
     Returns:
         The padded image and the box (top, left, height, width) the picture occupies.
@@ -57,11 +66,10 @@ def letterbox(
     h, w = image.shape[:2]
     scale = min(out_h / h, out_w / w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    if interpolation is None and scale < 1:
-        resized = area_resize(image, (nw, nh))
+    if interpolation is None:
+        resized = scale_to(image, (nw, nh))
     else:
-        interp = cv2.INTER_LINEAR if interpolation is None else interpolation
-        resized = cv2.resize(image, (nw, nh), interpolation=interp)
+        resized = cv2.resize(image, (nw, nh), interpolation=interpolation)
     top, left = (out_h - nh) // 2, (out_w - nw) // 2
     padded = cv2.copyMakeBorder(
         resized, top, out_h - nh - top, left, out_w - nw - left, cv2.BORDER_CONSTANT, value=0

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from personseg.data.geometry import area_resize
+from personseg.data.geometry import area_resize, scale_to
 
 EFFECTS = ("mask", "overlay", "cutout", "blur", "replace")
 REFINES = ("guided", "none")
@@ -202,10 +202,7 @@ def cover(background: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     bh, bw = background.shape[:2]
     scale = max(h / bh, w / bw)
     nh, nw = max(h, round(bh * scale)), max(w, round(bw * scale))
-    if scale < 1:
-        big = area_resize(background, (nw, nh))
-    else:
-        big = cv2.resize(background, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    big = scale_to(background, (nw, nh))
     top, left = (nh - h) // 2, (nw - w) // 2
     return big[top : top + h, left : left + w]
 
