@@ -20,7 +20,8 @@ only, never a dependency of personseg or its tests::
     python benchmarks/vs_mediapipe.py --models default runs/person-fast/last.pt --json vs.json
 
 personseg models run as users run them for video: on ONNX Runtime (``--backend``; the bundled
-model's int8 file; a ``.pt`` is exported to fp32 ONNX beside itself first).
+model's int8 file; a ``.pt`` is exported to fp32 ONNX beside itself first). ``NAME@SIZE`` runs a
+model at another input size (``--input-size SIZE``), e.g. ``default@256``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,12 @@ def cases(root: Path) -> dict[str, np.ndarray]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["default"], help="bundled names, .pt, .onnx")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["default"],
+        help="bundled names, .pt, .onnx; NAME@SIZE for another input size",
+    )
     p.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
     p.add_argument("--root", default="../shared/data", help="holds ccp, humanseg290, objects")
     p.add_argument("--rounds", type=int, default=7)
@@ -82,7 +88,11 @@ def main() -> None:
     a = p.parse_args()
     root = Path(a.root)
     models = {"mediapipe": MediaPipeSelfie()}
-    models |= {m: load_segmenter(m, a.backend) for m in a.models}
+    for m in a.models:
+        name, _, size = m.partition("@")
+        models[m] = load_segmenter(name, a.backend)
+        if size:
+            models[m].input_size = int(size)
     photos = cases(root)
     result: dict = {"backend": a.backend, "rounds": a.rounds, "calls": a.calls}
     result["latency"] = interleaved_latency(models, photos, a.rounds, a.calls)

@@ -134,6 +134,22 @@ def test_portrait_composites_frame_the_top_of_one_person_cut_by_the_bottom_edge(
     assert out_mask.sum() == 0 and np.array_equal(out, image)
 
 
+def test_portrait_of_a_standing_person_keeps_the_top_at_its_own_width():
+    person = np.zeros((200, 60, 4), np.uint8)  # a body 20 wide whose legs stride 60 wide
+    person[:, :20, 3] = 255
+    person[150:, :, 3] = 255
+    person[:, :20, 0] = np.arange(20, dtype=np.uint8)[None, :] * 12 + 1  # column number
+    image = np.zeros((120, 160, 3), np.uint8)
+    mask = np.zeros((120, 160), np.uint8)
+    for seed in range(20):
+        out, out_mask = paste_portrait(image, mask, person, rng=random.Random(seed))
+        cols = np.nonzero(out_mask[119])[0]
+        centre = (cols.min() + cols.max() + 1) / 2
+        assert 0.2 * 160 - 1 <= centre <= 0.8 * 160 + 1  # the kept top, not its old box, placed
+        ends = sorted((int(out[119, cols[0], 0]), int(out[119, cols[-1], 0])))
+        assert ends[0] <= 13 and ends[1] >= 217  # both of its sides in the photo: none cut off
+
+
 def test_person_cutout_is_the_masks_box_with_the_mask_as_alpha():
     image, mask = standing_person()
     rgba = person_cutout(image, mask)
