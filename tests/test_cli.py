@@ -48,6 +48,7 @@ def test_help_lists_the_subcommands():
         (["video", "missing.mp4", "--out", "o.mp4"], "video not found: missing.mp4"),
         (["video", "in.mp4", "--out", "o.mp4", "--background", "#12"], "#RRGGBB"),
         (["demo", "--image", "missing.jpg"], "missing.jpg"),
+        (["evaluate", "--data", ".", "--device", "gpu"], "unknown device 'gpu': use auto, cpu"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsys, args, message):
@@ -57,6 +58,22 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsy
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"personseg {args[0]}: error: ")
     assert message in lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["predict", "x.jpg", "--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
+        (["video", "x.mp4", "--out", "o.mp4", "--batch-size", "-1"], "at least 1, got -1"),
+        (["evaluate", "--data", ".", "--threshold", "1.5"], "between 0 and 1, got 1.5"),
+        (["webcam", "--threshold", "0"], "--threshold: must be between 0 and 1, got 0"),
+    ],
+)
+def test_option_values_out_of_range_are_refused_by_the_parser(capsys, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_a_user_error_in_a_real_process_is_one_line(tmp_path):

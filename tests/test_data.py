@@ -169,6 +169,16 @@ def test_splits_from_files_and_seeded_random_split(tmp_path):
     both_train, both_val = split_roots([with_files, plain], val_fraction=0.3, seed=1)
     assert len(both_train) == 6 + 7 and len(both_val) == 2 + 3
     assert [s.stem for s in split_samples(with_files, "train")] == [f"im{i:03d}" for i in range(6)]
+    (with_files / "train.txt").unlink()  # only val.txt: training gets every other pair
+    train, val = split_roots([with_files])
+    assert [s.stem for s in val] == ["im006", "im007"] and len(train) == 6
+    assert "no train.txt: the train split is every pair not in val.txt" in str(
+        check_data(with_files).lines
+    )
+    (with_files / "val.txt").unlink()
+    (with_files / "train.txt").write_text("im000\nim001\nim002\n")  # only train.txt
+    train, val = split_roots([with_files])
+    assert [s.stem for s in train] == ["im000", "im001", "im002"] and len(val) == 5
     (with_files / "val.txt").write_text("im006\nghost\n")
     with pytest.raises(ValueError, match="ghost"):
         split_roots([with_files])

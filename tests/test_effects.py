@@ -177,6 +177,28 @@ def test_refine_edge_takes_the_map_at_the_size_it_filters_at():
         refine_edge(image, shrunk, "none")
 
 
+def test_soft_effects_follow_the_threshold_like_the_mask():
+    """The soft edge is centred on the threshold: pixels the mask keeps are at least half
+    opaque, those it drops at most half, whatever the threshold; cut-out, replace and blur
+    all use it."""
+    rng = np.random.default_rng(0)
+    image = np.full((8, 32, 3), 200, np.uint8)
+    prob = np.tile(np.linspace(0.0, 1.0, 32, dtype=np.float32), (8, 1))
+    black = np.zeros_like(image)
+    textured = rng.integers(0, 256, image.shape, dtype=np.uint8)
+    blurred = []
+    for t in (0.3, 0.5, 0.7):
+        alpha = alpha_matte(image, prob, threshold=t)
+        kept = binary_mask(prob, t) > 0
+        assert (alpha[kept] >= 0.5).all() and (alpha[~kept] <= 0.5).all()
+        assert alpha[prob < t - 0.2].max() == 0 and alpha[prob > t + 0.2].min() == 1
+        assert np.allclose(apply_effect(image, prob, "cutout", t)[..., 3] / 255, alpha, atol=0.01)
+        replaced = apply_effect(image, prob, "replace", t, background=black)
+        assert np.allclose(replaced[..., 0] / 200, alpha, atol=0.01)
+        blurred.append(apply_effect(textured, prob, "blur", t, blur=3))
+    assert not np.array_equal(blurred[0], blurred[2])
+
+
 def test_alpha_matte_is_soft_only_near_the_edge():
     image, hard = person_on_blue()
     alpha = alpha_matte(image, hard * 0.9 + 0.05)
@@ -310,6 +332,8 @@ def test_apply_effect_uses_the_edge_it_is_given_and_refine_edge_fixes_a_raw_one(
         lambda p: p[:, ::2],  # a strided view
         lambda p: p.T,  # another memory order
         lambda p: (p > 0.5).astype(np.uint8),  # not a float map
+        lambda p: p[:1, 4:5],  # one pixel (OpenCV reads a number as a 4-vector there)
+        lambda p: p[:1, :4],
     ],
 )
 def test_binary_mask_is_255_strictly_above_the_threshold(make):

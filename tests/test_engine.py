@@ -1,4 +1,5 @@
 import csv
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -112,6 +113,18 @@ def test_atomic_save_leaves_old_file_when_writing_fails(tmp_path):
         atomic_save({"a": Unsaveable()}, path)
     assert torch.load(path, weights_only=True) == {"a": 1}
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_atomic_save_syncs_the_file_and_gives_it_plain_permissions(tmp_path, monkeypatch):
+    import personseg.checkpoint as checkpoint
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(checkpoint.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    path = tmp_path / "x.pt"
+    atomic_save({"a": 1}, path)
+    assert len(synced) == 1  # on disk before it replaces the old file
+    assert path.stat().st_mode & 0o777 == 0o666 & ~checkpoint.UMASK  # not mkstemp's 0o600
 
 
 def test_wrong_checkpoints_are_clear_errors(tmp_path):

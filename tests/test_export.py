@@ -178,3 +178,43 @@ def test_export_needs_twice_the_size_divisor(tmp_path):
     with pytest.raises(ValueError, match="at least 32 for unet-small"):
         export_model(create_model("unet-small", base_channels=4), spec, tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_checkpoints_in_read_only_folders_get_their_own_cached_onnx(tmp_path, monkeypatch):
+    """Two runs' best.pt, neither folder writable: each exports to its own cache file, so one
+    never serves the other's model."""
+    import personseg.export.onnx as onnx_export
+
+    exported = []
+
+    def fake_export(ckpt, out):
+        exported.append(Path(ckpt))
+        Path(out).write_text(str(ckpt))
+
+    monkeypatch.setenv("PERSONSEG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(onnx_export.os, "access", lambda *a: False)
+    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
+    runs = [tmp_path / "a" / "best.pt", tmp_path / "b" / "best.pt"]
+    for ckpt in runs:
+        ckpt.parent.mkdir()
+        ckpt.write_bytes(b"weights")
+    first, second = (onnx_export.onnx_for_checkpoint(c) for c in runs)
+    assert first != second and first.parent == second.parent == tmp_path / "cache"
+    assert first.read_text() == str(runs[0]) and second.read_text() == str(runs[1])
+    assert onnx_export.onnx_for_checkpoint(runs[0]) == first and len(exported) == 2  # reused
+
+
+def test_onnx_runtime_runs_where_device_says():
+    from personseg.inference.onnx_runner import execution_providers
+
+    cpu, gpu = ["CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert execution_providers("cpu", gpu) == cpu  # --device cpu never uses the GPU
+    assert execution_providers("auto", gpu)[0] == "CUDAExecutionProvider"
+    assert execution_providers("auto", cpu) == cpu
+    assert execution_providers("cuda:1", gpu)[0] == ("CUDAExecutionProvider", {"device_id": 1})
+    with pytest.raises(ValueError, match="no CUDA support"):
+        execution_providers("cuda", cpu)
+    with pytest.raises(ValueError, match="'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'"):
+        execution_providers("gpu", gpu)
+    seg = Segmenter.load("default", "onnx", "cpu")
+    assert seg.model.session.get_providers() == cpu

@@ -16,7 +16,7 @@ from conftest import ENV, REPO
 from personseg.bench import synthetic_clip, write_video
 from personseg.checkpoint import Checkpoint, ModelSpec
 from personseg.inference import Segmenter
-from personseg.inference.video import STAGES, TemporalSmoother, segment_video
+from personseg.inference.video import STAGES, TemporalSmoother, segment_video, still_pixels
 from personseg.models import create_model
 
 SPEC = ModelSpec("unet-small", input_size=32, mean=(0.5,) * 3, std=(0.25,) * 3)
@@ -255,3 +255,12 @@ def test_video_cli_keeps_frames_and_rate_and_prints_stats(tmp_path, real_clip_in
     n, fps, w, h = read_props(tmp_path / "o.mp4")
     assert (n, w, h) == (20, 320, 240)
     assert fps == pytest.approx(20.0, abs=0.01)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 4), (3, 5)])
+def test_still_pixels_are_those_that_changed_less_than_the_threshold(shape):
+    rng = np.random.default_rng(0)
+    before = rng.integers(0, 256, shape, dtype=np.uint8)
+    after = np.clip(before.astype(int) + rng.integers(-16, 17, shape), 0, 255).astype(np.uint8)
+    expected = np.where(np.abs(after.astype(int) - before) < 8, 255, 0)
+    assert np.array_equal(still_pixels(before, after), expected)

@@ -27,7 +27,10 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ValueError(
             f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu"
         )
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
 
 
 def cpu_has_bf16() -> bool:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from personseg.cli.common import quiet_flag
+from personseg.cli.common import positive_int, quiet_flag
 from personseg.config import PRECISIONS
 
 
@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("task", choices=["train", "predict"])
     p.add_argument("--model", default="unet", help="registered model name (random weights)")
     p.add_argument("--input-size", "--img-size", type=int, default=256, help="model input size")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="predict only")
     p.add_argument(
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="ROOT",
         help="real images from this root (default: synthetic)",
     )
-    p.add_argument("--steps", type=int, default=10, help="timed training steps")
+    p.add_argument("--steps", type=positive_int, default=10, help="timed training steps")
     p.add_argument("--no-cache", action="store_true", help="decode images every step")
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--device", default="auto")

@@ -34,7 +34,9 @@ def add_model(p: argparse.ArgumentParser) -> None:
 
 def add_runtime(p: argparse.ArgumentParser) -> None:
     """Where and how a trained model runs (evaluate, predict, video, webcam)."""
-    p.add_argument("--threshold", type=float, help="probability threshold (default: checkpoint)")
+    p.add_argument(
+        "--threshold", type=probability, help="probability threshold (default: checkpoint)"
+    )
     p.add_argument(
         "--refine",
         choices=REFINES,
@@ -70,6 +72,14 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 

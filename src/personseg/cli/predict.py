@@ -12,6 +12,7 @@ from personseg.cli.common import (
     add_runtime,
     effect_options,
     load_segmenter,
+    positive_int,
     quiet_flag,
 )
 from personseg.data.formats.names import LABEL_FORMATS, require_pycocotools
@@ -47,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=1.0,
         help="LabelMe polygons: simplify to this many pixels (default 1.0)",
     )
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=positive_int, default=4)
     add_runtime(p)
     p.set_defaults(run=run)
 

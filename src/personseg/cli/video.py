@@ -14,6 +14,7 @@ from personseg.cli.common import (
     add_runtime,
     effect_options,
     load_segmenter,
+    positive_int,
     quiet_flag,
 )
 from personseg.inference.effects import EFFECTS
@@ -40,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="print the flicker measure and the milliseconds per frame of each stage",
     )
     p.add_argument("--json", metavar="OUT", help="write the statistics as JSON")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--no-audio", action="store_true", help="do not copy audio back with ffmpeg")
     add_model(p)
     add_runtime(p)
@@ -94,7 +95,8 @@ def run_webcam(args: argparse.Namespace) -> int:
     options = effect_options(args)
     seg = load_segmenter(args, args.model)
     try:
-        run_webcam(seg, args.camera, args.effect, args.smoothing, **options)
+        threshold = args.threshold if args.threshold is not None else seg.threshold
+        run_webcam(seg, args.camera, args.effect, args.smoothing, threshold=threshold, **options)
     except RuntimeError as err:
         print(f"personseg webcam: error: {err}", file=sys.stderr)
         return 2

@@ -130,6 +130,12 @@ def check_data(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DataRe
                 report.errors.append(
                     f"{name} names {len(missing)} id(s) without a pair: {_examples(missing)}"
                 )
+    present = [n for n in ("train", "val") if (root / f"{n}.txt").is_file()]
+    if len(present) == 1:
+        other = "val" if present == ["train"] else "train"
+        report.lines.append(
+            f"no {other}.txt: the {other} split is every pair not in {present[0]}.txt"
+        )
     return report
 
 

@@ -113,11 +113,16 @@ def evaluation_samples(root: str | Path, split: str | None = None) -> tuple[list
 def split_root(
     root: str | Path, val_fraction: float = 0.2, seed: int = 42
 ) -> tuple[list[Sample], list[Sample]]:
-    """(train, val) of one root: its ``train.txt``/``val.txt`` if present, else a seeded split."""
+    """(train, val) of one root: its ``train.txt``/``val.txt`` if present (with only one of
+    them, the other split is every other pair), else a seeded split."""
     root = Path(root)
     pairs = load_root(root)
-    if (root / "train.txt").is_file() and (root / "val.txt").is_file():
-        listed = split_files(root, pairs, "image/mask pair")
+    listed = split_files(root, pairs, "image/mask pair")
+    if listed:
+        for name, other in (("train", "val"), ("val", "train")):
+            if name not in listed:
+                named = {s.stem for s in listed[other]}
+                listed[name] = [s for s in pairs if s.stem not in named]
         return listed["train"], listed["val"]
     order = list(pairs)
     random.Random(seed).shuffle(order)

@@ -8,6 +8,7 @@ the model's :class:`~personseg.checkpoint.ModelSpec` travels inside the file as 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -223,7 +224,8 @@ def onnx_for_checkpoint(checkpoint: str | Path) -> Path:
     if not os.access(ckpt.parent, os.W_OK):
         cache = Path(os.environ.get("PERSONSEG_CACHE", Path.home() / ".cache" / "personseg"))
         cache.mkdir(parents=True, exist_ok=True)
-        out = cache / f"{ckpt.stem}-{__version__}.onnx"
+        where = hashlib.sha256(str(ckpt.resolve()).encode()).hexdigest()[:12]  # one per file
+        out = cache / f"{ckpt.stem}-{where}-{__version__}.onnx"
     if not out.exists() or out.stat().st_mtime < ckpt.stat().st_mtime:
         export_onnx(ckpt, out)
     return out

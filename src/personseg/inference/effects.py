@@ -101,19 +101,26 @@ def refine_edge(image: np.ndarray, prob: np.ndarray, refine: str = "guided") -> 
     return np.clip(out, 0.0, 1.0, out=out)
 
 
+def scalar(value: float, dtype: np.dtype) -> np.ndarray:
+    """``value`` as the 1×1 array OpenCV's per-element functions take as a scalar for an array
+    of any size (a Python number is read as a 4-vector, which fails against a 1×1 image)."""
+    return np.full((1, 1), value, dtype)
+
+
 def binary_mask(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Mask (H, W) uint8: 255 where the probability is above ``threshold``, else 0 (one
     OpenCV pass; NumPy's compare, multiply and cast took 8 times as long on a 12 MP map)."""
     prob = np.ascontiguousarray(prob)
     if prob.dtype not in (np.float32, np.float64):
         prob = prob.astype(np.float32)
-    return cv2.compare(prob, float(threshold), cv2.CMP_GT)
+    return cv2.compare(prob, scalar(threshold, prob.dtype), cv2.CMP_GT)
 
 
 def alpha_matte(
     image: np.ndarray,
     prob: np.ndarray,
     feather: float = 0.2,
+    threshold: float = 0.5,
 ) -> np.ndarray:
     """Alpha (H, W) float32 in [0, 1] for an RGB uint8 image and its probability map (the
     edge as it is: a :class:`~personseg.inference.Segmenter` refines its maps; a map from
@@ -121,13 +128,14 @@ def alpha_matte(
 
     Args:
         feather: half-width of the probability band turned into a soft edge: probabilities
-            below ``0.5 - feather`` become 0, above ``0.5 + feather`` become 1.
+            below ``threshold - feather`` become 0, above ``threshold + feather`` become 1.
+        threshold: the probability that becomes alpha 0.5, the mask's threshold.
     """
     _check_map(prob, image.shape)
     if feather <= 0:
-        return (prob > 0.5).astype(np.float32)
+        return (prob > threshold).astype(np.float32)
     alpha = np.multiply(prob, 1 / (2 * feather), dtype=np.float32)  # three full-size passes
-    alpha += 0.5 - 0.5 / (2 * feather)
+    alpha += 0.5 - threshold / (2 * feather)
     return np.clip(alpha, 0.0, 1.0, out=alpha)
 
 
@@ -264,7 +272,7 @@ def apply_effect(
         from personseg.viz import overlay
 
         return overlay(image, prob > threshold)
-    alpha = alpha_matte(image, prob)
+    alpha = alpha_matte(image, prob, threshold=threshold)
     if effect == "cutout":
         return cutout(image, alpha)
     if effect == "blur":

@@ -183,7 +183,7 @@ class Segmenter:
                 raise ValueError(f"{model} is an ONNX model: use --backend onnx (or auto)")
             from personseg.inference.onnx_runner import OrtRunner
 
-            runner = OrtRunner(model)
+            runner = OrtRunner(model, device=device)
             return cls(runner, runner.spec.replace(**changes), refine=refine)
         if backend == "onnx":
             raise ValueError(

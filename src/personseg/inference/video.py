@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from personseg.inference.effects import apply_effect
+from personseg.inference.effects import apply_effect, scalar
 from personseg.inference.images import read_ahead
 from personseg.inference.segmenter import Segmenter, Stopwatch
 
@@ -45,7 +45,7 @@ def smoothed_grey(frame: np.ndarray) -> np.ndarray:
 def still_pixels(prev_grey: np.ndarray, grey: np.ndarray) -> np.ndarray:
     """Mask (H, W) uint8, 255 where the grey level (:func:`smoothed_grey`) changed less than
     the threshold between two frames, else 0."""
-    return cv2.compare(cv2.absdiff(prev_grey, grey), STILL_THRESHOLD, cv2.CMP_LT)
+    return cv2.compare(cv2.absdiff(prev_grey, grey), scalar(STILL_THRESHOLD, np.uint8), cv2.CMP_LT)
 
 
 class TemporalSmoother:
