@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from conftest import ENV, REPO, TINY_TRAIN, real_subset, run
 
@@ -40,6 +41,7 @@ def test_help_lists_the_subcommands():
         (["evaluate", "--model", "missing.pt", "--data", "."], "checkpoint not found"),
         (["data", "check", "nowhere"], "nowhere/images not found"),
         (["train", "--resume", "runs/x", "--lr", "0.1"], "--lr cannot change when resuming"),
+        (["train", "--resume", "runs/x"], "run directory not found: runs/x"),
         (
             ["train", "--resume", "runs/x", "--data", "d", "--img-size", "64", "--epochs", "9"],
             "--data, --input-size cannot change when resuming",
@@ -67,6 +69,8 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsy
         (["video", "x.mp4", "--out", "o.mp4", "--batch-size", "-1"], "at least 1, got -1"),
         (["evaluate", "--data", ".", "--threshold", "1.5"], "between 0 and 1, got 1.5"),
         (["webcam", "--threshold", "0"], "--threshold: must be between 0 and 1, got 0"),
+        (["predict", "x.jpg", "--blur", "-5"], "--blur: must be 0 or more, got -5"),
+        (["evaluate", "--data", ".", "--boundary-tol", "-1"], "must be 0 or more, got -1"),
     ],
 )
 def test_option_values_out_of_range_are_refused_by_the_parser(capsys, args, message):
@@ -74,6 +78,42 @@ def test_option_values_out_of_range_are_refused_by_the_parser(capsys, args, mess
         main(args)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "yaml_text, message",
+    [
+        ("epochs: [1\n", "is not valid YAML (line 2)"),
+        ("epochs: many\n", "epochs must be an int, got 'many'"),
+        ("data:\n  input_size: '256'\n", "input_size must be an int, got '256'"),
+        ("lr: fast\n", "lr must be a float, got 'fast'"),
+    ],
+)
+def test_a_bad_config_file_is_one_line(tmp_path, capsys, yaml_text, message):
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml_text)
+    assert main(["train", "--config", str(config)]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_a_yaml_float_without_a_dot_is_a_number(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("lr: 3e-4\nepochs: 2\n")  # YAML 1.1 reads 3e-4 as text
+    assert TrainConfig.load(config).lr == pytest.approx(3e-4)
+
+
+def test_output_path_mistakes_are_one_line_without_errno(tmp_path, capsys):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((40, 30, 3), 128, np.uint8))
+    assert main(["predict", str(photo), "--out", str(photo)]) == 2
+    assert f"--out {photo} is a file: give a folder" in capsys.readouterr().err
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    out = blocked / "masks"
+    assert main(["predict", str(photo), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"personseg predict: error: {out}: not a directory"
 
 
 def test_a_user_error_in_a_real_process_is_one_line(tmp_path):

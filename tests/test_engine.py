@@ -129,7 +129,7 @@ def test_atomic_save_syncs_the_file_and_gives_it_plain_permissions(tmp_path, mon
 
 def test_wrong_checkpoints_are_clear_errors(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"this is no checkpoint")
-    with pytest.raises(ValueError, match="not a readable personseg checkpoint"):
+    with pytest.raises(ValueError, match=r"not a readable .* \(not a file torch.save wrote\)"):
         load_checkpoint(tmp_path / "junk.pt")
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not written by `personseg train`"):
@@ -179,6 +179,11 @@ def test_predict_files_writes_every_image_in_batches(tiny_root, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         f"{p.stem}_mask.png" for p in paths
     )
+    seg.threshold = 0.999999  # nothing marked anywhere: every image is reported
+    shown = predict_files(seg, paths[:2], tmp_path / "vis", visualize=True)
+    assert shown["no_person"] == paths[:2]
+    assert sorted(shown["written"]) == sorted((tmp_path / "vis").iterdir())  # all 6 counted
+    assert len(shown["written"]) == 6
 
 
 def test_accumulating_two_half_batches_equals_one_full_batch():

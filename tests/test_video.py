@@ -94,6 +94,11 @@ def test_unreadable_video_is_one_clear_error(tmp_path, tiny_segmenter):
         segment_video(tiny_segmenter, bad, tmp_path / "o.mp4", progress=False)
     with pytest.raises(FileNotFoundError, match="video not found"):
         segment_video(tiny_segmenter, tmp_path / "nope.mp4", tmp_path / "o.mp4", progress=False)
+    noise = tmp_path / "noise.jpg"  # OpenCV opens it (an image sequence) but finds no frame
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 20000, np.uint8).tobytes())
+    with pytest.raises(ValueError, match=r"cannot read .*noise\.jpg as a video"):
+        segment_video(tiny_segmenter, noise, tmp_path / "o.mp4", progress=False)
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_smoothing_lowers_flicker_on_a_still_scene_and_leaves_moving_pixels_alone():
@@ -264,3 +269,20 @@ def test_still_pixels_are_those_that_changed_less_than_the_threshold(shape):
     after = np.clip(before.astype(int) + rng.integers(-16, 17, shape), 0, 255).astype(np.uint8)
     expected = np.where(np.abs(after.astype(int) - before) < 8, 255, 0)
     assert np.array_equal(still_pixels(before, after), expected)
+
+
+def test_video_cli_says_what_became_of_the_audio(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from personseg.cli import main
+
+    ckpt = tmp_path / "m.pt"
+    model = create_model("unet-small", base_channels=4)
+    Checkpoint(SPEC.replace(kwargs={"base_channels": 4}), model.state_dict()).save(ckpt)
+    clip = make_clip(tmp_path / "in.avi", n=3)
+    args = ["video", str(clip), "--out", str(tmp_path / "o.avi"), "--model", str(ckpt), "-q"]
+    assert main([*args, "--no-audio"]) == 0
+    assert "audio left out (--no-audio)" in capsys.readouterr().out
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert main(args) == 0
+    assert "install ffmpeg to keep it" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         raw = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # unpickling arbitrary bytes can fail with any error type
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+        if not zipfile.is_zipfile(path):
+            reason = "not a file torch.save wrote"
+        elif "weights only" in str(err).lower():
+            reason = "it holds objects that safe loading (weights_only=True) refuses"
+        else:
+            reason = f"{type(err).__name__} while reading it: damaged or cut short?"
         raise ValueError(
             f"{path} is not a readable personseg checkpoint ({reason}); "
             f"pass a best.pt or last.pt written by `personseg train`"

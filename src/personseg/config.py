@@ -94,6 +94,7 @@ class DataConfig:
     )
 
     def __post_init__(self) -> None:
+        _check_types(self)
         object.__setattr__(self, "roots", tuple(str(r) for r in self.roots))
         negatives = (self.negatives,) if isinstance(self.negatives, str) else self.negatives
         object.__setattr__(self, "negatives", tuple(str(r) for r in negatives))
@@ -109,7 +110,7 @@ class DataConfig:
                 "train with letterbox or stretch"
             )
         if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+            raise ValueError(f"val_fraction must be above 0 and below 1, got {self.val_fraction}")
         if self.augment not in AUGMENTS:
             raise ValueError(f"augment must be one of {AUGMENTS}, got {self.augment!r}")
         if not 0.0 <= self.paste_prob <= 1.0:
@@ -211,6 +212,7 @@ class TrainConfig:
             object.__setattr__(self, "data", DataConfig(**_known(DataConfig, data)))
         if isinstance(self.model, dict):
             object.__setattr__(self, "model", ModelConfig(**_known(ModelConfig, self.model)))
+        _check_types(self)
         for name in ("epochs", "batch_size", "accumulate"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -266,10 +268,38 @@ class TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
-        values = yaml.safe_load(path.read_text()) or {}
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark else ""
+            raise ValueError(f"{path} is not valid YAML{where}: fix or regenerate it") from None
         if not isinstance(values, dict):
             raise ValueError(f"{path} must hold a YAML mapping of settings")
         return cls.from_dict(values)
+
+
+SCALARS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _check_types(settings: Any) -> None:
+    """Settings of a plain type (int, float, str, bool) hold one: ``epochs: "many"`` in a YAML
+    file is one clear error, not a failure deep in training. YAML reads ``1e-3`` (no dot) as
+    text; a float setting takes it as the number."""
+    for f in fields(settings):
+        value, kinds = getattr(settings, f.name), SCALARS.get(str(f.type))
+        if kinds is None:
+            continue
+        if f.type == "float" and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+            else:
+                object.__setattr__(settings, f.name, value)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            article = "an" if f.type == "int" else "a"
+            raise ValueError(f"{f.name} must be {article} {f.type}, got {value!r}")
 
 
 def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,14 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+def _message(err: Exception) -> str:
+    """The error's own text; for an operating-system error about a file (no such folder, no
+    permission, a file where a folder should be), its reason and the file, without errno."""
+    if isinstance(err, OSError) and err.strerror and err.filename is not None:
+        return f"{err.filename}: {err.strerror.lower()}"
+    return str(err)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -67,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except (ValueError, OSError, FloatingPointError) as err:
-        print(f"personseg {args.command}: error: {err}", file=sys.stderr)
+        print(f"personseg {args.command}: error: {_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hint = "; last.pt holds the last finished epoch: continue with --resume RUN_DIR"

@@ -75,6 +75,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer of at least 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a number of at least 0."""
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def probability(text: str) -> float:
     """An argparse type: a number strictly between 0 and 1."""
     value = float(text)
@@ -101,7 +117,12 @@ def add_effect_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--background", metavar="IMAGE|#RRGGBB", help="new background for --effect replace"
     )
-    p.add_argument("--blur", type=float, default=15.0, help="background blur strength (default 15)")
+    p.add_argument(
+        "--blur",
+        type=non_negative_float,
+        default=15.0,
+        help="background blur strength, 0 for none (default 15)",
+    )
 
 
 def effect_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     seg = Segmenter.load(args.model, args.backend)
     load_s = time.perf_counter() - t0
     r = write_demo(seg, image, args.out)
+    found = "person segmented" if r["person_found"] else "no person found"
     print(
-        f"{image.name}: person segmented in {r['ms']:.0f} ms ({seg.backend}; model loaded "
-        f"in {load_s:.1f} s)"
+        f"{image.name}: {found} in {r['ms']:.0f} ms ({seg.backend}; model loaded in {load_s:.1f} s)"
     )
     for path in r["written"]:
         print(f"  {path}")

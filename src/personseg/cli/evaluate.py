@@ -12,6 +12,7 @@ from personseg.cli.common import (
     add_model,
     add_runtime,
     load_segmenter,
+    non_negative_int,
     quiet_flag,
 )
 
@@ -32,7 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", metavar="PER_IMAGE", help="write per-image scores as CSV")
     p.add_argument("--gallery", metavar="PNG", help="write a figure of the worst images")
     p.add_argument(
-        "--boundary-tol", type=int, default=3, help="boundary F1 tolerance in pixels (default 3)"
+        "--boundary-tol",
+        type=non_negative_int,
+        default=3,
+        help="boundary F1 tolerance in pixels (default 3)",
     )
     add_runtime(p)
     add_max_pixels(p)
@@ -43,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from personseg.data.splits import evaluation_samples
     from personseg.inference import evaluate_samples
 
+    for out in (args.json, args.csv, args.gallery):  # before the scoring, not after it
+        if out:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
     seg = load_segmenter(args, args.model)
     samples, what = evaluation_samples(args.data, args.split)
     log.info("scoring %d images of %s", len(samples), what)

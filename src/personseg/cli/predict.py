@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from personseg.cli.common import (
     add_effect_options,
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.labels:
         require_pycocotools()
     paths = collect_inputs(args.inputs)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file: give a folder for the outputs")
     options = effect_options(args)
     seg = load_segmenter(args, args.model)
     if args.labels:
@@ -81,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {len(result['written'])} file(s) to {args.out} "
         f"({result['ms_per_image']:.1f} ms/image)"
     )
+    nobody = result["no_person"]
+    if nobody:
+        names = ", ".join(p.name for p in nobody[:3]) + (", ..." if len(nobody) > 3 else "")
+        print(f"no person found in {len(nobody)} image(s): {names}")
     for line in failed:
         print(f"skipped {line}", file=sys.stderr)
     if failed:

@@ -103,6 +103,11 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     of the settings that may change on resume (any other flag is an error)."""
     if args.resume:
         _check_resume_flags(args)
+        if not Path(args.resume).is_dir():
+            raise FileNotFoundError(
+                f"run directory not found: {args.resume} (--resume takes the folder a run "
+                "writes: config.yaml, last.pt)"
+            )
         return _with_flags(TrainConfig.load(Path(args.resume) / "config.yaml"), args)
     cfg = _with_flags(TrainConfig.load(args.config) if args.config else TrainConfig(), args)
     if cfg.data.roots:

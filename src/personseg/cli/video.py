@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -74,11 +75,17 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold if args.threshold is not None else seg.threshold,
         **options,
     )
-    audio = not args.no_audio and remux_audio(args.input, args.out)
+    if args.no_audio:
+        audio = "left out (--no-audio)"
+    elif not shutil.which("ffmpeg"):
+        audio = "not copied: OpenCV drops it; install ffmpeg to keep it"
+    elif remux_audio(args.input, args.out):
+        audio = "copied"
+    else:
+        audio = "none (the input has no audio track, or ffmpeg could not copy it)"
     print(
         f"wrote {r['output']}: {r['frames']} frames, {r['size'][0]}x{r['size'][1]} at "
-        f"{r['fps']:.2f} fps ({r['frames_per_s']:.1f} frames/s; audio "
-        f"{'copied' if audio else 'not copied: OpenCV drops it, ffmpeg copies it back'})"
+        f"{r['fps']:.2f} fps ({r['frames_per_s']:.1f} frames/s; audio {audio})"
     )
     if args.stats:
         print(f"flicker (mean |change| of the probability on still pixels): {r['flicker']:.5f}")

@@ -88,8 +88,9 @@ def predict_files(
     ``effect_options`` go to ``apply_effect`` (blur, background).
 
     Returns:
-        ``written`` (the files), ``failed`` (one line each, naming the file), ``ms_per_image``
-        (model with pre- and post-processing, per image — not per file written).
+        ``written`` (the files), ``failed`` (one line each, naming the file), ``no_person``
+        (the images in which nothing is marked), ``ms_per_image`` (model with pre- and
+        post-processing, per image — not per file written).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,7 +99,7 @@ def predict_files(
     for effect in effects:
         if effect not in EFFECTS:
             raise ValueError(f"unknown effect {effect!r}; choose from {', '.join(EFFECTS)}")
-    written, failed, seconds, n_images = [], [], 0.0, 0
+    written, failed, no_person, seconds, n_images = [], [], [], 0.0, 0
     chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
     # decode in threads (OpenCV releases the GIL), one batch ahead of the model, so memory
     # holds two batches whatever the number of images
@@ -118,12 +119,15 @@ def predict_files(
                     images.append(image)
             if chunk:
                 n_images += len(chunk)
-                seconds += _write_chunk(
+                spent, nobody = _write_chunk(
                     segmenter, chunk, images, out, t, visualize, written, effects, opts
                 )
+                seconds += spent
+                no_person += nobody
     return {
         "written": written,
         "failed": failed,
+        "no_person": no_person,
         "ms_per_image": 1000 * seconds / max(n_images, 1),
     }
 
@@ -142,14 +146,18 @@ def write_demo(segmenter: Segmenter, image_path: str | Path, out_dir: str | Path
     """Segment one photo and write ``<stem>_{mask,overlay,cutout,blur}.png`` into ``out_dir``.
 
     Returns:
-        ``written`` (paths) and ``ms`` (the segmentation after a warm-up call, pre- and
-        post-processing included).
+        ``written`` (paths), ``ms`` (the segmentation after a warm-up call, pre- and
+        post-processing included) and ``person_found`` (anything marked at all).
     """
     segmenter.predict(load_image(image_path))  # warm-up: the first call sets up kernels
     result = predict_files(segmenter, [Path(image_path)], out_dir, effects=DEMO_EFFECTS)
     if result["failed"]:
         raise ValueError(result["failed"][0])
-    return {"written": result["written"], "ms": result["ms_per_image"]}
+    return {
+        "written": result["written"],
+        "ms": result["ms_per_image"],
+        "person_found": not result["no_person"],
+    }
 
 
 def _try_load(path: Path, max_pixels: int) -> tuple[Path, np.ndarray | None, str]:
@@ -169,13 +177,17 @@ def _write_chunk(
     written: list[Path],
     effects: Sequence[str],
     opts: dict[str, Any],
-) -> float:
-    """Predict one batch and write its files; returns the seconds spent in the model."""
+) -> tuple[float, list[Path]]:
+    """Predict one batch and write its files; returns the seconds spent in the model and the
+    images in which nothing is marked."""
     t0 = time.perf_counter()
     probs = segmenter.predict_batch(images)
     seconds = time.perf_counter() - t0
+    nobody = []
     for p, image, prob in zip(chunk, images, probs, strict=True):
         mask = prob > threshold
+        if not mask.any():
+            nobody.append(p)
         for effect in effects:
             path = out / f"{p.stem}_{effect}.png"
             write_png(path, apply_effect(image, prob, effect, threshold, **opts))
@@ -183,7 +195,8 @@ def _write_chunk(
         if visualize:
             write_png(out / f"{p.stem}_overlay.png", overlay(image, mask))
             save_side_by_side(image, prob, mask, out / f"{p.stem}_figure.png", p.name)
-    return seconds
+            written += [out / f"{p.stem}_overlay.png", out / f"{p.stem}_figure.png"]
+    return seconds, nobody
 
 
 def prelabel_files(

@@ -163,6 +163,9 @@ def segment_video(
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    if min(size) <= 0:  # opened, but not a video OpenCV can decode (a broken file)
+        capture.release()
+        raise ValueError(f"cannot read {source} as a video: OpenCV finds no frame size in it")
     smoother = TemporalSmoother(smoothing)
     writer, n, t0 = None, 0, time.perf_counter()
     timings: dict[str, float] = {}
