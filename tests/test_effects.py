@@ -133,6 +133,29 @@ def test_cover_fills_the_frame_and_keeps_the_aspect():
     assert np.array_equal(out[0, :4, 0] > 0, out[0, 4:8, 0] > 0)
 
 
+def test_cover_scales_only_the_part_that_shows():
+    """A thin strip behind a large frame: its centre is cropped, then scaled (not the whole
+    strip scaled up to 750 × 30,000,000 pixels first, 67 GB)."""
+    strip = np.zeros((1, 40000, 3), np.uint8)
+    strip[0, 19999] = 255  # its middle pixel is white: at 750× it covers the whole frame
+    out = cover(strip, (750, 1000))
+    assert out.shape == (750, 1000, 3) and (out == 255).all()
+    tall = np.arange(300, dtype=np.uint8)[:, None, None].repeat(10, 1).repeat(3, 2)
+    out = cover(tall, (10, 10))  # the middle 10 rows of 300, one to one
+    assert np.array_equal(out[:, 0, 0], np.arange(145, 155))
+
+
+def test_replace_takes_a_colour_text_a_file_and_a_grey_image(tmp_path):
+    image, alpha = person_on_blue()
+    out = apply_effect(image, alpha, "replace", background="#00ff00")
+    assert (out[alpha == 0] == (0, 255, 0)).all()
+    grey = np.full((30, 40), 77, np.uint8)
+    assert (apply_effect(image, alpha, "replace", background=grey)[alpha == 0] == 77).all()
+    cv2.imwrite(str(tmp_path / "bg.png"), np.full((30, 40, 3), (0, 0, 200), np.uint8))  # BGR
+    out = apply_effect(image, alpha, "replace", background=tmp_path / "bg.png")
+    assert (out[alpha == 0] == (200, 0, 0)).all()
+
+
 @pytest.mark.parametrize("bad", ["red", "#12345", "#GG0000"])
 def test_bad_colours_are_refused(bad):
     with pytest.raises(ValueError, match="#RRGGBB"):

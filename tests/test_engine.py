@@ -64,6 +64,46 @@ def test_fit_writes_the_run_and_resume_continues(tiny_root, tmp_path):
     assert steps == 3 * last["training"]["optimizer"]["state"][0]["step"].item() / 2
 
 
+def test_an_interrupted_run_resumes_to_the_same_result_with_loader_workers(
+    tiny_root, tmp_path, monkeypatch
+):
+    import personseg.engine.trainer as trainer
+
+    def config(out):
+        cfg = tiny_config(tiny_root, out, epochs=3)
+        return replace(cfg, data=replace(cfg.data, num_workers=1))
+
+    fit(config(tmp_path / "whole"))
+    run_epoch = trainer.run_epoch
+
+    def stop_at_3(run, epoch, *args, **kwargs):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return run_epoch(run, epoch, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "run_epoch", stop_at_3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(config(tmp_path / "cut"))
+    monkeypatch.setattr(trainer, "run_epoch", run_epoch)
+    fit(config(tmp_path / "cut"), resume=tmp_path / "cut")
+    whole, cut = (
+        list(csv.DictReader((tmp_path / r / "metrics.csv").open())) for r in ("whole", "cut")
+    )
+    keys = ("lr", "train_loss", "val_loss", "val_dice")
+    assert [[row[k] for k in keys] for row in whole] == [[row[k] for k in keys] for row in cut]
+
+
+def test_resuming_with_more_epochs_follows_the_longer_schedule(tiny_root, tmp_path):
+    fit(tiny_config(tiny_root, tmp_path / "short", epochs=2))
+    fit(tiny_config(tiny_root, tmp_path / "short", epochs=4), resume=tmp_path / "short")
+    fit(tiny_config(tiny_root, tmp_path / "long", epochs=4))
+    short, long = (
+        [float(r["lr"]) for r in csv.DictReader((tmp_path / d / "metrics.csv").open())]
+        for d in ("short", "long")
+    )
+    assert short[2:] == pytest.approx(long[2:])  # epochs 3-4 on the 4-epoch cosine
+
+
 def test_same_seed_gives_the_same_first_epoch(tiny_root, tmp_path):
     fit(tiny_config(tiny_root, tmp_path / "a", epochs=1))
     fit(tiny_config(tiny_root, tmp_path / "b", epochs=1))
@@ -214,6 +254,18 @@ def test_accumulating_two_half_batches_equals_one_full_batch():
     for a, b in zip(whole.parameters(), halves.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
     assert not torch.allclose(next(whole.parameters()), next(model_without_bn().parameters()))
+    # a last, shorter group (one batch of an accumulation of two) steps with its full gradient
+    lone = (torch.randn(2, 3, 32, 32, generator=g), (torch.rand(2, 1, 32, 32, generator=g) > 0.5))
+    lone = (lone[0], lone[1].float(), None)
+    whole, halves = model_without_bn(), model_without_bn()
+    for model, batches, k in (
+        (whole, [(images, masks, None), lone], 1),
+        (halves, [(images[:2], masks[:2], None), (images[2:], masks[2:], None), lone], 2),
+    ):
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        train_one_epoch(model, batches, CombinedLoss(), opt, rt, accumulate=k)
+    for a, b in zip(whole.parameters(), halves.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_a_nan_loss_stops_training_with_a_clear_error(tiny_root, tmp_path, monkeypatch):

@@ -279,6 +279,40 @@ def test_rle_whose_size_disagrees_with_the_photo(tmp_path, capsys):
     assert "RLE whose size differs" in err and len(err.splitlines()) == 1
 
 
+def test_rle_of_another_size_when_the_file_states_none(tmp_path, capsys):
+    images = [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.png"}]  # no sizes
+    bad = {"size": [20, 40], "counts": [100, 50, 650]}  # the photos are 30 x 40
+    good = {"size": [30, 40], "counts": [100, 50, 1050]}
+    path = write_coco(tmp_path, images, [poly(1, 1, seg=bad), poly(2, 2, seg=good)])
+    assert main(["data", "import", "coco", str(path), "--out", str(tmp_path / "o")]) == 0
+    assert "size in the file differs from the photo: skipped" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "o" / "masks").iterdir()) == ["b.png"]
+
+
+def test_a_photo_named_without_an_extension_gets_its_formats(tmp_path):
+    images = [{"id": 1, "file_name": "noext", "height": 30, "width": 40}]
+    folder = tmp_path / "coco"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "noext.png"), np.zeros((30, 40, 3), np.uint8))
+    (folder / "noext.png").rename(folder / "noext")
+    path = write_coco(tmp_path, images, [poly(1, 1)])
+    out = imported(tmp_path, "coco", path, "--val-fraction", "0")
+    assert [p.name for p in (out / "images").iterdir()] == ["noext.png"]
+    assert len(find_pairs(out)[0]) == 1  # paired with its mask, trainable
+
+
+def test_a_renamed_labelme_pair_keeps_its_own_name(tmp_path):
+    folder = tmp_path / "lm"
+    folder.mkdir()
+    shape = {"label": "person", "points": [[5, 5], [30, 5], [30, 25]], "shape_type": "polygon"}
+    for stem in ("b", "c"):  # copies of one annotation, renamed: imagePath still says plain.jpg
+        cv2.imwrite(str(folder / f"{stem}.jpg"), np.zeros((30, 40, 3), np.uint8))
+        data = {"imagePath": "plain.jpg", "shapes": [shape], "imageHeight": 30, "imageWidth": 40}
+        (folder / f"{stem}.json").write_text(json.dumps(data))
+    out = imported(tmp_path, "labelme", folder, "--val-fraction", "0")
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["b.jpg", "c.jpg"]
+
+
 # --- ignore pixels: loss, metrics, dataset, evaluate -------------------------------------------
 
 

@@ -248,6 +248,8 @@ def test_training_set_holds_each_part_with_its_share(tmp_path):
     assert all(m > 0 for m in masks[11:15])  # composites always hold people
     assert all(m == 0 for m in masks[15:])  # negatives never do
     assert [ds[i][2] for i in range(len(ds))] == list(range(20))  # indices in the whole
+    # no decode cache (None), yet the 56 px wide negatives are held shrunk to its 1.25 × 32 px
+    assert {max(im.shape[:2]) for im in ds.datasets[3].images} == {40}
 
 
 def test_negatives_in_both_splits_and_a_plain_string_in_yaml(tmp_path):

@@ -480,3 +480,18 @@ def test_results_too_large_for_the_format_and_bad_stream_options_are_refused_cle
     with pytest.raises(ImageTooLargeError, match=r"too large for webp .* ask for png"):
         encode_image(np.zeros((8, 17000, 3), np.uint8), "webp")
     assert encode_image(np.zeros((8, 17000, 3), np.uint8), "png")[:4] == b"\x89PNG"
+
+
+def test_each_worker_admits_one_queue_of_connections(monkeypatch):
+    """uvicorn counts connections per worker process: the limit it gets is one worker's."""
+    import uvicorn
+
+    import personseg.serve.app as app
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **options: seen.update(options))
+    monkeypatch.setattr(app, "_check_port", lambda host, port: None)
+    monkeypatch.setenv(app.SETTINGS_ENV, "")  # restored after the test (serve sets it)
+    settings = ServeSettings(queue=5)
+    app.serve(settings, workers=3)
+    assert seen["workers"] == 3 and seen["limit_concurrency"] == 5 + 8

@@ -55,7 +55,9 @@ class DataConfig:
         -1, "data loader processes (default: from cores)", flag="--workers", resume=True
     )
     cache: bool = _flag(  # decode each image once, keep it in memory at ~1.25x input_size
-        True, "decode images every epoch instead of keeping them in memory"
+        True,
+        "decode the labelled photos every epoch instead of keeping them in memory (photos "
+        "with nobody in them stay in memory, shrunk)",
     )
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD

@@ -27,7 +27,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from personseg.config import IGNORE_VALUE
-from personseg.data.geometry import area_resize
+from personseg.data.geometry import MASK_RESIZE, area_resize
 from personseg.data.images import DEFAULT_MAX_PIXELS, decode, open_image, read_image
 
 log = logging.getLogger("personseg")
@@ -167,7 +167,7 @@ def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     image, mask = load_image(sample.image), load_mask(sample.mask)
     if mask.shape != image.shape[:2]:
         h, w = image.shape[:2]
-        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+        mask = cv2.resize(mask, (w, h), interpolation=MASK_RESIZE)
     return image, mask
 
 
@@ -180,7 +180,7 @@ def load_ignore(
         return None
     ignore = load_mask(sample.ignore, max_pixels)
     if ignore.shape != tuple(shape):
-        ignore = cv2.resize(ignore, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+        ignore = cv2.resize(ignore, (shape[1], shape[0]), interpolation=MASK_RESIZE)
     return ignore.astype(bool)
 
 
@@ -209,7 +209,7 @@ def shrink(
 
 def _shrink(image: np.ndarray, mask: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:
     """A pair through :func:`shrink`; the mask by nearest neighbour."""
-    return shrink(image, longest), shrink(mask, longest, cv2.INTER_NEAREST)
+    return shrink(image, longest), shrink(mask, longest, MASK_RESIZE)
 
 
 class SegmentationDataset(Dataset):

@@ -218,7 +218,10 @@ def make_loader(
         sampler=sampler,
         drop_last=train and per_rank > batch_size,
         num_workers=workers,
-        persistent_workers=workers > 0,
+        # new worker processes every epoch, seeded from that epoch's generator: a resumed run
+        # gets the same samples as an uninterrupted one (persistent workers kept their streams
+        # and drew their seed from the shuffling generator only once)
+        persistent_workers=False,
         worker_init_fn=_seed_worker if workers > 0 else None,
         generator=torch.Generator().manual_seed(seed) if train and sampler is None else None,
     )

@@ -17,7 +17,7 @@ import numpy as np
 from albumentations.pytorch import ToTensorV2
 
 from personseg.config import AUGMENTS, IMAGENET_MEAN, IMAGENET_STD
-from personseg.data.geometry import letterbox
+from personseg.data.geometry import MASK_RESIZE, letterbox
 
 
 def _letterbox_image(image: np.ndarray, size: int, **_: object) -> np.ndarray:
@@ -25,7 +25,7 @@ def _letterbox_image(image: np.ndarray, size: int, **_: object) -> np.ndarray:
 
 
 def _letterbox_mask(mask: np.ndarray, size: int, **_: object) -> np.ndarray:
-    return letterbox(mask, size, cv2.INTER_NEAREST)[0]
+    return letterbox(mask, size, MASK_RESIZE)[0]
 
 
 def _letterbox(size: int) -> A.Lambda:
@@ -40,7 +40,7 @@ def _resize(size: int, mode: str) -> list[A.BasicTransform]:
     if mode == "letterbox":
         return [_letterbox(size)]
     if mode == "stretch":
-        return [A.Resize(size, size, interpolation=cv2.INTER_AREA)]
+        return [A.Resize(size, size, interpolation=cv2.INTER_AREA, mask_interpolation=MASK_RESIZE)]
     raise ValueError(f"resize mode must be 'letterbox' or 'stretch', got {mode!r}")
 
 

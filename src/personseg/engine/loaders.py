@@ -48,16 +48,19 @@ def training_set(
     paste = PastePeople(cutouts, d.paste_prob) if d.paste_prob > 0 else None
     augment = PortraitCrop(d.portrait_prob, then=paste) if d.portrait_prob > 0 else paste
     photos = SegmentationDataset(samples, transform, cache, pair_augment=augment)
+    # photos with nobody in them live in memory either way: at the cache's size, never whole
+    # (a 12 MP negative is 36 MB)
+    keep = cache or round(d.input_size * 1.25)
     parts: list[Dataset] = [photos]
     backgrounds: list[np.ndarray] = []
     if d.backgrounds:
         paths, held = background_files(d.backgrounds, d.backgrounds_holdout)
-        backgrounds = load_photos(paths, cache)
+        backgrounds = load_photos(paths, keep)
         log.info("%d backgrounds for training (%d held out)", len(backgrounds), len(held))
     if d.scenes:
         parts.append(SceneDataset(backgrounds, cutouts, transform, d.scenes))
     negatives = [p for root in d.negatives for p in negative_split(root, "train")]
-    neg_images = load_photos(negatives, cache) if negatives else []
+    neg_images = load_photos(negatives, keep) if negatives else []
     if d.composites:
         scenes = neg_images + backgrounds
         if not scenes:

@@ -104,7 +104,12 @@ def train_one_epoch(
                     f"the loss became {loss.item()} (on this or another process); lower --lr "
                     f"or check the data with `personseg data check`"
                 )
-            scaler.scale(loss / accumulate).backward()
+            group = (
+                accumulate
+                if n_batches is None
+                else min(accumulate, n_batches - i // accumulate * accumulate)
+            )
+            scaler.scale(loss / group).backward()  # a last, shorter group: its own mean
         if step:
             scaler.step(optimizer)
             scaler.update()

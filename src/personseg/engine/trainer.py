@@ -200,6 +200,11 @@ def build_run(cfg: TrainConfig, rt: Runtime, model: nn.Module, last: Checkpoint 
     model.load_state_dict(last.state_dict)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    # the schedule of this config (--epochs may have changed), at the epoch reached
+    factor = _lr_factor(cfg)(scheduler.last_epoch)
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+        group["lr"] = base * factor
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
     if state.get("scaler"):
         run.scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])

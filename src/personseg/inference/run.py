@@ -17,6 +17,7 @@ import numpy as np
 
 from personseg.data import load_image, load_mask
 from personseg.data.dataset import IMAGE_EXTENSIONS, Sample, load_ignore
+from personseg.data.geometry import MASK_RESIZE
 from personseg.data.images import DEFAULT_MAX_PIXELS
 from personseg.inference.effects import EFFECTS, apply_effect
 from personseg.inference.images import read_ahead
@@ -293,7 +294,7 @@ def evaluate_samples(
             image = load_image(samples[i].image, max_pixels)
             truth = load_mask(samples[i].mask, max_pixels)
             prob = segmenter.predict(image)
-            truth = cv2.resize(truth, image.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+            truth = cv2.resize(truth, image.shape[1::-1], interpolation=MASK_RESIZE)
             rows.append(
                 (image, truth, prob > t, f"{samples[i].stem}  IoU {per_image[i]['iou']:.3f}")
             )

@@ -495,8 +495,9 @@ def serve(
         "log_level": log_level,
         "ws_max_size": settings.max_bytes,
         "timeout_graceful_shutdown": 5,
-        # connections beyond what the queues can hold get a 503 before any body is read
-        "limit_concurrency": workers * (settings.queue + 8),
+        # connections beyond what the queue can hold get a 503 before any body is read;
+        # uvicorn counts them in each worker process, so this is one worker's share
+        "limit_concurrency": settings.queue + 8,
     }
     log.info(
         "personseg serve: http://%s:%d/ (%d worker(s); %s on %s, input %d)",

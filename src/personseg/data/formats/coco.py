@@ -121,7 +121,9 @@ def _shapes(seg: object, entry: Entry, report: ImportReport, where: str) -> list
         return [s for p in polys if (s := polygon_shape(p, entry.size, report, where))]
     if isinstance(seg, dict) and "counts" in seg and "size" in seg:
         size = tuple(int(v) for v in seg["size"])
-        if entry.size is not None and size != entry.size:
+        if entry.size is None:  # the image entry states no size: the RLE's is checked instead
+            entry.size = size
+        if size != entry.size:
             report.problem(
                 "RLE whose size differs from its image's: dropped",
                 f"{where} ({size[1]}x{size[0]} vs {entry.size[1]}x{entry.size[0]})",

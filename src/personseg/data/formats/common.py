@@ -12,6 +12,7 @@ import os
 import random
 import re
 import shutil
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,8 +24,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
 
-from personseg.data.dataset import image_size
+from personseg.data.dataset import IMAGE_EXTENSIONS, image_size
 from personseg.data.formats.names import DEFAULT_CLASSES, IGNORE_LABELS
+from personseg.data.images import open_image
 
 __all__ = ["DEFAULT_CLASSES", "IGNORE_LABELS"]
 
@@ -182,6 +184,18 @@ def _decode(rle: dict) -> np.ndarray:
         return mask_utils.decode(rle).astype(bool)
 
 
+PIL_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "TIFF": ".tif", "WEBP": ".webp"}
+
+
+def image_suffix(path: Path) -> str:
+    """The photo's extension for the data root: its own when personseg reads that name, else
+    the one of the format its bytes are in (a tool's ``file_name`` may have none)."""
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return path.suffix.lower()
+    with open_image(path, max_pixels=sys.maxsize) as im:
+        return PIL_SUFFIXES.get(im.format or "", ".png")
+
+
 def render(shapes: Sequence[Shape], h: int, w: int) -> np.ndarray:
     """The union of ``shapes`` as a bool (H, W) array."""
     out = np.zeros((h, w), bool)
@@ -276,7 +290,7 @@ def write_root(
     for e, stem, h, w in usable:
         person = render(e.person, h, w)
         ignore = render(e.ignore, h, w)
-        _place(e.image, out / "images" / f"{stem}{e.image.suffix.lower()}", link)
+        _place(e.image, out / "images" / f"{stem}{image_suffix(e.image)}", link)
         _write_png(out / "masks" / f"{stem}.png", person)
         ignore_path = out / "ignore" / f"{stem}.png"
         if ignore.any():

@@ -68,7 +68,7 @@ def read_labelme(
                 "photo only embedded as imageData (not read): put the photo beside the JSON",
                 path.name,
             )
-        e = Entry(Path(name).name, image, size)
+        e = Entry(image.name if image is not None else Path(name).name, image, size)
         for i, shape in enumerate(data["shapes"]):
             _add(e, shape, classes, report, f"{path.name} shape {i}")
         entries.append(e)
