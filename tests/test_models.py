@@ -14,6 +14,8 @@ def test_seed_unet_parameter_counts_match_the_readme():
     assert n_params(UNet(3, 1, bilinear=True)) == 17_262_977
     assert n_params(UNet(3, 1, bilinear=False)) == 31_037_633
     assert n_params(create_model("unet")) == 17_262_977
+    assert n_params(create_model("unet-small")) == 4_318_401
+    assert n_params(create_model("unet-efficientnet-lite0")) == 3_059_089  # the bundled model's
 
 
 def test_seed_unet_structure():
