@@ -20,6 +20,7 @@ from personseg.data.synth import (
     load_cutouts,
     load_photos,
     paste_people,
+    paste_person,
 )
 
 
@@ -52,6 +53,17 @@ def test_pasted_people_are_in_the_mask_and_only_there_in_the_image(tmp_path):
     assert (out[changed & ~person][:, 1] <= 128).all()
     assert (out[person][:, 1] >= 128).all()
     assert mask.sum() == 0 and image.sum() == 0  # inputs untouched
+
+
+def test_a_person_wider_than_the_photo_is_clipped_not_squeezed():
+    group = np.zeros((20, 80, 4), np.uint8)  # a group photo's cut-out, 4 times as wide as high
+    group[..., 3] = 255
+    group[..., 0] = np.arange(80, dtype=np.uint8)[None, :] * 3 + 1  # column number
+    image = np.zeros((30, 40, 3), np.uint8)
+    mask = np.zeros((30, 40), np.uint8)
+    paste_person(image, mask, group, -20, 0, 20)  # 80 wide at height 20: its middle shows
+    assert mask[:20].all() and not mask[20:].any()
+    assert np.abs(np.diff(image[5, :, 0].astype(int)) - 3).max() <= 1  # one column per column
 
 
 def test_paste_keeps_existing_person_pixels():

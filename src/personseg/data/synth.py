@@ -60,10 +60,10 @@ def paste_person(
     image: np.ndarray, mask: np.ndarray, person: np.ndarray, x: int, y: int, h: int
 ) -> None:
     """Paste the RGBA ``person`` into ``image`` (H, W, 3) and ``mask`` (H, W) {0,1} in place,
-    scaled to height ``h`` with its top-left corner at (``x``, ``y``), clipped to the image;
-    alpha > 0.5 becomes mask 1."""
+    scaled to height ``h`` (the same scale both ways) with its top-left corner at (``x``,
+    ``y``), clipped to the image; alpha > 0.5 becomes mask 1."""
     H, W = mask.shape
-    w = max(2, min(W, round(person.shape[1] * h / person.shape[0])))
+    w = max(2, round(person.shape[1] * h / person.shape[0]))  # wider than the image: clipped
     person = cv2.resize(np.ascontiguousarray(person), (w, h), interpolation=cv2.INTER_AREA)
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
     if x1 <= x0 or y1 <= y0:
