@@ -10,7 +10,10 @@ import sys
 from personseg.cli import main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
-    parser.add_argument("--image", required=True, help="image to segment")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Other flags go to `personseg predict` (see `personseg predict --help`).",
+    )
+    parser.add_argument("--image", required=True, action="append", help="image to segment")
     args, rest = parser.parse_known_args()
-    sys.exit(main(["predict", args.image, *rest]))
+    sys.exit(main(["predict", *args.image, *rest]))

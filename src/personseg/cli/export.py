@@ -55,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
     from personseg.export import export_onnx, quantize_onnx, slim_checkpoint
     from personseg.inference import collect_inputs
 
-    if Path(args.out).suffix == ".pt":
+    _check_paths(args)
+    if Path(args.out).suffix.lower() == ".pt":
+        if args.quantize or args.check_images:
+            raise ValueError("--quantize and --check-images apply to an .onnx export only")
         b = slim_checkpoint(args.model, args.out, resize=args.resize, input_size=args.input_size)
         print(
             f"wrote {b['path']} ({b['size_mb']:.1f} MB, float16 weights); largest probability "
@@ -66,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             "--resize and --input-size apply to a .pt export only: export a .pt with them "
             "first, then export that .pt to ONNX"
+        )
+    if args.quantize and not args.check_images:
+        raise ValueError(
+            "--quantize int8 needs calibration photos: pass --check-images with a few dozen "
+            "photos like the ones the model will see"
         )
     images = collect_inputs(args.check_images) if args.check_images else None
     out = Path(args.out)
@@ -84,3 +92,23 @@ def run(args: argparse.Namespace) -> int:
             f"max probability difference {q['int8_max_abs_diff']:.3f}"
         )
     return 0
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output nothing would load or one that replaces the input."""
+    from personseg.checkpoint import resolve_checkpoint
+
+    out = Path(args.out)
+    if out.is_dir() or args.out.endswith(("/", "\\")):
+        raise ValueError(f"--out {args.out} is a folder: name the file, e.g. {out / 'model.onnx'}")
+    if out.suffix.lower() not in (".onnx", ".pt"):
+        raise ValueError(
+            f"--out {args.out}: name it .onnx (ONNX Runtime) or .pt (slim PyTorch checkpoint)"
+        )
+    source = resolve_checkpoint(args.model)
+    if source.suffix.lower() == ".onnx":
+        raise ValueError(
+            f"{args.model} is already an ONNX model: export from the .pt checkpoint it came from"
+        )
+    if source.exists() and out.resolve() == source.resolve():
+        raise ValueError(f"--out {args.out} is the checkpoint being exported: choose another name")

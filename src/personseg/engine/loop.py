@@ -126,7 +126,9 @@ def train_one_epoch(
         ready = time.perf_counter()
     if n_images == 0:
         raise ValueError("the training split has no batch; add images or lower --batch-size")
-    scores = scores_from_counts(np.concatenate(counts))
+    # under torchrun: every process's images, as validation counts them (not rank 0's share)
+    loss_sum, n_images = sum_across([loss_sum, n_images])
+    scores = scores_from_counts(gather_rows(np.concatenate(counts)))
     elapsed = time.perf_counter() - start
     return {
         "loss": loss_sum / n_images,
