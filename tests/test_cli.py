@@ -87,6 +87,8 @@ def test_option_values_out_of_range_are_refused_by_the_parser(capsys, args, mess
         ("epochs: many\n", "epochs must be an int, got 'many'"),
         ("data:\n  input_size: '256'\n", "input_size must be an int, got '256'"),
         ("lr: fast\n", "lr must be a float, got 'fast'"),
+        ("lr: .nan\n", "lr must be a finite number, got nan"),
+        ("model:\n  name: 3\n", "name must be a str, got 3"),
     ],
 )
 def test_a_bad_config_file_is_one_line(tmp_path, capsys, yaml_text, message):
@@ -97,10 +99,11 @@ def test_a_bad_config_file_is_one_line(tmp_path, capsys, yaml_text, message):
     assert len(lines) == 1 and message in lines[0]
 
 
-def test_a_yaml_float_without_a_dot_is_a_number(tmp_path):
+def test_a_yaml_float_without_a_dot_is_a_number_and_an_empty_value_the_default(tmp_path):
     config = tmp_path / "run.yaml"
-    config.write_text("lr: 3e-4\nepochs: 2\n")  # YAML 1.1 reads 3e-4 as text
-    assert TrainConfig.load(config).lr == pytest.approx(3e-4)
+    config.write_text("lr: 3e-4\nepochs: 2\nteacher:\ndata:\n  roots: my_data\n")
+    cfg = TrainConfig.load(config)  # YAML 1.1 reads 3e-4 as text, `teacher:` as None
+    assert cfg.lr == pytest.approx(3e-4) and cfg.teacher == "" and cfg.data.roots == ("my_data",)
 
 
 def test_output_path_mistakes_are_one_line_without_errno(tmp_path, capsys):

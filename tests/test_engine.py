@@ -164,7 +164,12 @@ def test_atomic_save_syncs_the_file_and_gives_it_plain_permissions(tmp_path, mon
     path = tmp_path / "x.pt"
     atomic_save({"a": 1}, path)
     assert len(synced) == 1  # on disk before it replaces the old file
-    assert path.stat().st_mode & 0o777 == 0o666 & ~checkpoint.UMASK  # not mkstemp's 0o600
+    umask = os.umask(0o022)  # this test's own umask, read back independently
+    try:
+        atomic_save({"a": 2}, path)
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # 0o666 less the umask: not mkstemp's 0o600
 
 
 def test_wrong_checkpoints_are_clear_errors(tmp_path):
@@ -224,6 +229,29 @@ def test_predict_files_writes_every_image_in_batches(tiny_root, tmp_path):
     assert shown["no_person"] == paths[:2]
     assert sorted(shown["written"]) == sorted((tmp_path / "vis").iterdir())  # all 6 counted
     assert len(shown["written"]) == 6
+
+
+def test_training_figures_count_every_process(monkeypatch):
+    """Under torchrun the epoch's loss and speed are over all processes' images, as validation
+    is: here another process is faked that had 2 images with a loss sum of 10."""
+    import personseg.engine.loop as loop
+    from personseg.engine import train_one_epoch
+
+    g = torch.Generator().manual_seed(3)
+    batch = (torch.randn(2, 3, 32, 32, generator=g), torch.zeros(2, 1, 32, 32), None)
+    rt = Runtime(torch.device("cpu"))
+
+    def epoch():
+        torch.manual_seed(0)
+        model = create_model("unet-small", base_channels=4)
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)  # the same loss both times
+        return train_one_epoch(model, [batch], CombinedLoss(), opt, rt)
+
+    alone = epoch()
+    monkeypatch.setattr(loop, "sum_across", lambda v: [v[0] + 10.0, v[1] + 2])
+    monkeypatch.setattr(loop, "gather_rows", lambda rows: np.concatenate([rows, rows]))
+    together = epoch()
+    assert together["loss"] == pytest.approx((alone["loss"] * 2 + 10.0) / 4)
 
 
 def test_accumulating_two_half_batches_equals_one_full_batch():

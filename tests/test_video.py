@@ -180,7 +180,7 @@ def test_audio_remux_reports_false_without_ffmpeg(tmp_path, monkeypatch):
     from personseg.inference import video
 
     monkeypatch.setattr(video.shutil, "which", lambda name: None)
-    assert video.remux_audio(tmp_path / "a.mp4", tmp_path / "b.mp4") is False
+    assert video.remux_audio(tmp_path / "a.mp4", tmp_path / "b.mp4") == "no ffmpeg"
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
-import tempfile
+import uuid
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -168,25 +168,17 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path / "best.pt" if path.is_dir() else path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-UMASK = _umask()  # read once, at import: setting it later races with other threads' files
-
-
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file in the same folder, flushed to disk, then renamed
     over ``path``: a crash or power cut leaves the old file or the new one, never half of one."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    # mode 0o666 less the umask, as a plain open() gives (mkstemp would make it private)
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
-            os.fchmod(f.fileno(), 0o666 & ~UMASK)  # as a plain open() would (mkstemp: 0o600)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:

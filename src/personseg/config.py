@@ -6,7 +6,10 @@ saved as ``config.yaml`` in the run directory so that ``--resume`` rebuilds exac
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import contextlib
+import math
+import numbers
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +100,8 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        object.__setattr__(self, "roots", tuple(str(r) for r in self.roots))
+        roots = (self.roots,) if isinstance(self.roots, str) else self.roots  # `roots: data`
+        object.__setattr__(self, "roots", tuple(str(r) for r in roots))
         negatives = (self.negatives,) if isinstance(self.negatives, str) else self.negatives
         object.__setattr__(self, "negatives", tuple(str(r) for r in negatives))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
@@ -149,6 +153,11 @@ class ModelConfig:
 
     name: str = "unet"
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        if not isinstance(self.kwargs, dict):
+            raise ValueError(f"model kwargs must be a mapping, got {self.kwargs!r}")
 
 
 @dataclass(frozen=True)
@@ -281,27 +290,35 @@ class TrainConfig:
         return cls.from_dict(values)
 
 
-SCALARS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+SCALARS = {
+    "int": (numbers.Integral,),
+    "float": (numbers.Real,),
+    "str": (str,),
+    "bool": (bool,),
+}
 
 
 def _check_types(settings: Any) -> None:
     """Settings of a plain type (int, float, str, bool) hold one: ``epochs: "many"`` in a YAML
-    file is one clear error, not a failure deep in training. YAML reads ``1e-3`` (no dot) as
-    text; a float setting takes it as the number."""
+    file is one clear error, not a failure deep in training. An empty YAML value (None) means
+    the setting's default; YAML reads ``1e-3`` (no dot) as text, which a float setting takes
+    as the number; NaN and infinity are refused."""
     for f in fields(settings):
         value, kinds = getattr(settings, f.name), SCALARS.get(str(f.type))
         if kinds is None:
             continue
-        if f.type == "float" and isinstance(value, str):
-            try:
+        if value is None and f.default is not MISSING:
+            value = f.default
+        elif f.type == "float" and isinstance(value, str):
+            with contextlib.suppress(ValueError):
                 value = float(value)
-            except ValueError:
-                pass
-            else:
-                object.__setattr__(settings, f.name, value)
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        if not isinstance(value, kinds) or (isinstance(value, bool) and f.type != "bool"):
             article = "an" if f.type == "int" else "a"
             raise ValueError(f"{f.name} must be {article} {f.type}, got {value!r}")
+        if f.type == "float" and not math.isfinite(value):
+            raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+        kind = {"int": int, "float": float, "bool": bool}.get(str(f.type))
+        object.__setattr__(settings, f.name, kind(value) if kind else value)
 
 
 def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:

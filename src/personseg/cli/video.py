@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -60,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from personseg.inference.video import remux_audio, segment_video
+    from personseg.inference.video import AUDIO_NOTES, remux_audio, segment_video
 
     options = effect_options(args)
     seg = load_segmenter(args, args.model)
@@ -77,12 +76,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.no_audio:
         audio = "left out (--no-audio)"
-    elif not shutil.which("ffmpeg"):
-        audio = "not copied: OpenCV drops it; install ffmpeg to keep it"
-    elif remux_audio(args.input, args.out):
-        audio = "copied"
     else:
-        audio = "none (the input has no audio track, or ffmpeg could not copy it)"
+        audio = AUDIO_NOTES[remux_audio(args.input, args.out)]
     print(
         f"wrote {r['output']}: {r['frames']} frames, {r['size'][0]}x{r['size'][1]} at "
         f"{r['fps']:.2f} fps ({r['frames_per_s']:.1f} frames/s; audio {audio})"

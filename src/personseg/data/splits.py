@@ -100,12 +100,15 @@ def split_samples(root: str | Path, name: str = "val") -> list[Sample]:
 
 def evaluation_samples(root: str | Path, split: str | None = None) -> tuple[list[Sample], str]:
     """The pairs to score and what they are: the stems of the file ``split``, every pair for
-    ``"all"``, else ``root/val.txt`` when it exists, else every pair."""
+    ``"all"``, else ``root/val.txt`` when it exists, else those not in ``root/train.txt`` (as
+    training validates on them), else every pair."""
     samples = load_root(root)
     if split == "all":
         return samples, "all pairs"
     split_file = Path(split) if split else Path(root) / "val.txt"
     if split is None and not split_file.is_file():
+        if (Path(root) / "train.txt").is_file():
+            return split_root(root)[1], "the pairs not in train.txt (no val.txt)"
         return samples, "all pairs (no val.txt)"
     return select(samples, read_split(split_file), str(split_file)), str(split_file)
 

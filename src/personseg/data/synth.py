@@ -63,7 +63,15 @@ def paste_person(
     scaled to height ``h`` (the same scale both ways) with its top-left corner at (``x``,
     ``y``), clipped to the image; alpha > 0.5 becomes mask 1."""
     H, W = mask.shape
-    w = max(2, round(person.shape[1] * h / person.shape[0]))  # wider than the image: clipped
+    scale = h / person.shape[0]
+    w = pasted_width(person, h)
+    left, right = max(0, -x), max(0, x + w - W)  # columns that fall outside the image
+    if left or right:  # scale only the part that shows (a wide group, a thin strip)
+        s0, s1 = int(left / scale), person.shape[1] - int(right / scale)
+        if s1 <= s0:
+            return
+        person, x = person[:, s0:s1], x + round(s0 * scale)
+        w = max(1, round(person.shape[1] * scale))
     person = cv2.resize(np.ascontiguousarray(person), (w, h), interpolation=cv2.INTER_AREA)
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
     if x1 <= x0 or y1 <= y0:
@@ -73,6 +81,11 @@ def paste_person(
     region = image[y0:y1, x0:x1].astype(np.float32)
     image[y0:y1, x0:x1] = (alpha * part[..., :3] + (1 - alpha) * region).astype(np.uint8)
     mask[y0:y1, x0:x1] |= (alpha[..., 0] > 0.5).astype(mask.dtype)
+
+
+def pasted_width(person: np.ndarray, h: int) -> int:
+    """The width of ``person`` pasted at height ``h``: the same scale both ways."""
+    return max(2, round(person.shape[1] * h / person.shape[0]))
 
 
 def paste_people(
@@ -96,8 +109,8 @@ def paste_people(
         if rng.random() < 0.5:
             person = person[:, ::-1]
         h = max(8, round(H * rng.uniform(*height)))
-        w = max(2, min(W, round(person.shape[1] * h / person.shape[0])))
-        x = rng.randint(-w // 3, W - 2 * w // 3)
+        w = pasted_width(person, h)
+        x = rng.randint(-w // 3, W - 2 * w // 3) if w <= W else rng.randint(W - w, 0)
         y = rng.randint(min(0, H - h), max(0, H - h) + h // 4)
         paste_person(image, mask, person, x, y, h)
     return image, mask
@@ -121,7 +134,7 @@ def paste_beside_subject(
         if rng.random() < 0.5:
             person = person[:, ::-1]
         h = max(8, round(H * rng.uniform(*height)))
-        w = max(2, min(W, round(person.shape[1] * h / person.shape[0])))
+        w = pasted_width(person, h)
         centre = W * (0.5 + rng.choice((-1, 1)) * rng.uniform(0.12, 0.38))
         bottom = H * rng.uniform(0.75, 1.15)
         paste_person(image, mask, person, round(centre - w / 2), round(bottom - h), h)
@@ -174,7 +187,7 @@ def paste_portrait(
         keep = max(2, int(W / scale))
         left = (person.shape[1] - keep) // 2
         person = person[:, left : left + keep]
-    w = min(W, round(person.shape[1] * scale))  # as paste_person scales it
+    w = pasted_width(person, h)
     centre = W * rng.uniform(0.2, 0.8)
     paste_person(image, mask, person, round(centre - w / 2), H - h, h)
     return image, mask

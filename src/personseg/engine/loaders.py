@@ -31,6 +31,12 @@ from personseg.engine.distributed import rank, world_size
 log = logging.getLogger("personseg")
 
 
+def held_size(d: DataConfig) -> int:
+    """The longest side, in pixels, of photos kept in memory (the decode cache, negatives):
+    a quarter more than the training input, room for augmentation's zoom."""
+    return round(d.input_size * 1.25)
+
+
 def training_set(
     d: DataConfig, samples: list[Sample], transform: Callable[..., dict], cache: int | None
 ) -> tuple[Dataset, int]:
@@ -50,7 +56,7 @@ def training_set(
     photos = SegmentationDataset(samples, transform, cache, pair_augment=augment)
     # photos with nobody in them live in memory either way: at the cache's size, never whole
     # (a 12 MP negative is 36 MB)
-    keep = cache or round(d.input_size * 1.25)
+    keep = cache or held_size(d)
     parts: list[Dataset] = [photos]
     backgrounds: list[np.ndarray] = []
     if d.backgrounds:
@@ -122,7 +128,7 @@ def build_loaders(cfg: TrainConfig) -> Loaders:
         len(val_samples),
         ", ".join(d.roots),
     )
-    cache = round(d.input_size * 1.25) if d.cache else None
+    cache = held_size(d) if d.cache else None
     train_tf = train_preset(d.input_size, d.resize, d.mean, d.std, d.augment)
     eval_tf = eval_transform(d.input_size, d.resize, d.mean, d.std)
     train_ds, photos = training_set(d, train_samples, train_tf, cache)

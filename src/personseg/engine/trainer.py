@@ -204,7 +204,6 @@ def build_run(cfg: TrainConfig, rt: Runtime, model: nn.Module, last: Checkpoint 
     factor = _lr_factor(cfg)(scheduler.last_epoch)
     for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
         group["lr"] = base * factor
-    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
     if state.get("scaler"):
         run.scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
@@ -282,7 +281,7 @@ def run_epoch(
         "val_boundary_f1": va["mean_boundary_f1"],
         **({"val_neg_flagged": fp["flagged"], "val_neg_marked": fp["marked"]} if fp else {}),
         "epoch_seconds": time.perf_counter() - t0,
-        "train_images_per_s": tr["images_per_s"] * world_size(),  # all processes
+        "train_images_per_s": tr["images_per_s"],  # every process's images (train_one_epoch)
         "data_wait": tr["data_wait"],
     }
 

@@ -223,12 +223,20 @@ def segment_video(
     }
 
 
-def remux_audio(source: str | Path, video: str | Path) -> bool:
-    """Copy ``source``'s audio track into ``video`` with ffmpeg; False when ffmpeg is missing,
-    the source has no audio, or ffmpeg fails (the silent video is kept)."""
+AUDIO_NOTES = {
+    "copied": "copied",
+    "no ffmpeg": "not copied: OpenCV drops it; install ffmpeg to keep it",
+    "not copied": "none (the input has no audio track, or ffmpeg could not copy it)",
+}
+
+
+def remux_audio(source: str | Path, video: str | Path) -> str:
+    """Copy ``source``'s audio track into ``video`` with ffmpeg. Returns ``"copied"``, ``"no
+    ffmpeg"`` or ``"not copied"`` (no audio track, or ffmpeg failed; the silent video is
+    kept); :data:`AUDIO_NOTES` says each in words."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        return False
+        return "no ffmpeg"
     video = Path(video)
     tmp = video.with_name(f".{video.stem}.audio{video.suffix}")
     cmd = [ffmpeg, "-y", "-loglevel", "error", "-i", str(video), "-i", str(source)]
@@ -238,7 +246,7 @@ def remux_audio(source: str | Path, video: str | Path) -> bool:
         tmp.replace(video)
     else:
         tmp.unlink(missing_ok=True)
-    return done
+    return "copied" if done else "not copied"
 
 
 def run_webcam(
