@@ -223,7 +223,9 @@ def make_loader(
         num_workers=workers,
         # new worker processes every epoch, seeded from that epoch's generator: a resumed run
         # gets the same samples as an uninterrupted one (persistent workers kept their streams
-        # and drew their seed from the shuffling generator only once)
+        # and drew their seed from the shuffling generator only once). Forked workers (Linux up
+        # to Python 3.13) start at no cost; under spawn or forkserver each epoch sends them the
+        # dataset, its decode cache included
         persistent_workers=False,
         worker_init_fn=_seed_worker if workers > 0 else None,
         generator=torch.Generator().manual_seed(seed) if train and sampler is None else None,
