@@ -297,6 +297,19 @@ def test_seed_quick_commands(tmp_path, tiny_root):
     out = script("test_setup.py", cwd=tmp_path).stdout
     assert "all checks OK" in out and "[  OK] model unet-small" in out
     assert "data: data: 12 image/mask pairs" in out
+    assert "[  OK] bundled ONNX model" in out
+    assert "--image IMAGE" in script("inference.py", "--help", cwd=tmp_path).stdout
+
+
+def test_doctor_says_fix_for_a_broken_bundled_onnx_model(monkeypatch):
+    from personseg import doctor
+
+    def broken(*args, **kwargs):
+        raise ValueError("person-default-int8.onnx is not a loadable ONNX model")
+
+    monkeypatch.setattr(doctor.Segmenter, "load", broken)
+    check = doctor.check_bundled_onnx()
+    assert check.status == "FIX" and "not a loadable ONNX model" in check.detail
 
 
 @pytest.mark.slow
