@@ -108,9 +108,22 @@ def evaluation_samples(root: str | Path, split: str | None = None) -> tuple[list
     split_file = Path(split) if split else Path(root) / "val.txt"
     if split is None and not split_file.is_file():
         if (Path(root) / "train.txt").is_file():
-            return split_root(root)[1], "the pairs not in train.txt (no val.txt)"
+            return _listed_splits(Path(root), samples)[1], "the pairs not in train.txt (no val.txt)"
         return samples, "all pairs (no val.txt)"
     return select(samples, read_split(split_file), str(split_file)), str(split_file)
+
+
+def _listed_splits(root: Path, pairs: list[Sample]) -> tuple[list[Sample], list[Sample]] | None:
+    """(train, val) from ``root``'s ``train.txt``/``val.txt``, the missing one being every other
+    pair; None when the root has neither."""
+    listed = split_files(root, pairs, "image/mask pair")
+    if not listed:
+        return None
+    for name, other in (("train", "val"), ("val", "train")):
+        if name not in listed:
+            named = {s.stem for s in listed[other]}
+            listed[name] = [s for s in pairs if s.stem not in named]
+    return listed["train"], listed["val"]
 
 
 def split_root(
@@ -120,13 +133,8 @@ def split_root(
     them, the other split is every other pair), else a seeded split."""
     root = Path(root)
     pairs = load_root(root)
-    listed = split_files(root, pairs, "image/mask pair")
-    if listed:
-        for name, other in (("train", "val"), ("val", "train")):
-            if name not in listed:
-                named = {s.stem for s in listed[other]}
-                listed[name] = [s for s in pairs if s.stem not in named]
-        return listed["train"], listed["val"]
+    if listed := _listed_splits(root, pairs):
+        return listed
     order = list(pairs)
     random.Random(seed).shuffle(order)
     n_val = max(1, round(len(order) * val_fraction)) if len(order) > 1 else 0
