@@ -75,7 +75,7 @@ def analyse(seg: Segmenter, data: list) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="default")
-    p.add_argument("--backend", default="onnx", choices=["torch", "onnx"])
+    p.add_argument("--backend", default="onnx", choices=["torch", "onnx", "openvino"])
     p.add_argument("--data", nargs="+", default=DEFAULT_DATA)
     p.add_argument("--sizes", nargs="+", type=int, default=[256, 320, 384])
     p.add_argument("--refine", choices=REFINES, default="guided", help="edge (default guided)")

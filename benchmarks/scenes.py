@@ -57,7 +57,7 @@ def make_scene(
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="default")
-    p.add_argument("--backend", default="onnx", choices=["torch", "onnx"])
+    p.add_argument("--backend", default="onnx", choices=["torch", "onnx", "openvino"])
     p.add_argument("--people", default="../shared/data/ccp", help="data root of the people")
     p.add_argument("--split", default="val", choices=["val", "train"], help="whose people")
     p.add_argument("--backgrounds", default="../shared/data/backgrounds")

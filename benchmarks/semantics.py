@@ -151,7 +151,7 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["default"])
     p.add_argument("--root", default="../shared/data", help="holds ccp, humanseg290, objects")
     p.add_argument("--split", default="val", choices=["train", "val"])
-    p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx", "openvino"])
     p.add_argument("--input-size", type=int, default=448, help="for a run's checkpoint")
     p.add_argument("--limit", type=int, help="only the first N photos of each split")
     p.add_argument("--gallery", help="folder for the worst-case galleries (one per model)")

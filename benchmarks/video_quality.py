@@ -49,7 +49,7 @@ def clip_scores(seg, video: Path, truths: list[np.ndarray], smoothing: float) ->
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="default")
-    p.add_argument("--backend", default="onnx", choices=["torch", "onnx"])
+    p.add_argument("--backend", default="onnx", choices=["torch", "onnx", "openvino"])
     p.add_argument("--data", default="../shared/data/ccp")
     p.add_argument("--photos", type=int, default=4, help="val photos, one clip per motion each")
     p.add_argument("--frames", type=int, default=40)

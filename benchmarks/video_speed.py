@@ -29,7 +29,7 @@ SIZES = {"640x480": (480, 640), "1280x720": (720, 1280)}
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["default"], help="bundled names, .pt, .onnx")
-    p.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
+    p.add_argument("--backend", default="onnx", choices=["onnx", "openvino", "torch"])
     p.add_argument("--root", default="../shared/data")
     p.add_argument("--frames", type=int, default=150)
     p.add_argument("--repeats", type=int, default=2)

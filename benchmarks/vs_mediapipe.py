@@ -79,7 +79,7 @@ def main() -> None:
         default=["default"],
         help="bundled names, .pt, .onnx; NAME@SIZE for another input size",
     )
-    p.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
+    p.add_argument("--backend", default="onnx", choices=["onnx", "openvino", "torch"])
     p.add_argument("--root", default="../shared/data", help="holds ccp, humanseg290, objects")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--calls", type=int, default=30)

@@ -325,7 +325,7 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
         "--model",
         "unet-small",
         "--epochs",
-        "2",
+        "4",
         "--input-size",
         "96",
         "--batch-size",
@@ -336,8 +336,8 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
     for name in ("best.pt", "last.pt", "metrics.csv", "curves.png", "config.yaml"):
         assert (run_dir / name).is_file()
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
-    assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"]) * 1.05
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
+    assert float(rows[3]["train_loss"]) < float(rows[0]["train_loss"]) * 1.05
 
     summary = tmp_path / "eval.json"
     per_image = tmp_path / "per_image.csv"
@@ -366,8 +366,9 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
         "mean_boundary_f1",
     ):
         assert 0.0 <= res[key] <= 1.0, key
-    # after 16 steps the model must find people (IoU 0 would mean it marks nothing; it reached
-    # about 0.48 when this test was written)
+    # after 32 steps the model must find people (IoU 0 would mean it marks nothing; after 16
+    # steps it reached about 0.48 when this test was written, 0.10 with the libraries of
+    # 2026-12-07, so it trains 4 epochs)
     assert res["mean_iou"] > 0.15
     assert res["mean_dice"] >= res["mean_iou"]
     assert res["ms_per_image"] > 0
@@ -412,10 +413,10 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
         assert (out / f"{img.stem}_overlay.png").is_file()
         assert (out / f"{img.stem}_figure.png").is_file()
 
-    proc = run("train", "--resume", str(run_dir), "--epochs", "3")
+    proc = run("train", "--resume", str(run_dir), "--epochs", "5")
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
-    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
-    assert "resuming" in proc.stderr and "at epoch 3" in proc.stderr
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert "resuming" in proc.stderr and "at epoch 5" in proc.stderr
 
 
 @pytest.mark.realdata

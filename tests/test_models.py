@@ -34,6 +34,7 @@ def test_seed_unet_structure():
 TINY_KWARGS = {
     "unet-efficientnet-lite0": {"decoder_channels": (16, 8, 8, 8)},
     "unet-efficientnet-lite0-s16": {"decoder_channels": (8, 8, 8)},
+    "fastseg": {"head_channels": 16},
 }
 
 

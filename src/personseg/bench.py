@@ -128,12 +128,12 @@ def bench_predict(
     if images is None:
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 255, (480, 360, 3), dtype=np.uint8) for _ in range(16)]
-    if backend == "onnx":
+    if backend in ("onnx", "openvino"):
         from personseg.export.onnx import export_model
 
         with tempfile.TemporaryDirectory() as tmp:
             export_model(net, spec, Path(tmp) / "m.onnx", check_images=images[:2])
-            seg = Segmenter.load(Path(tmp) / "m.onnx")
+            seg = Segmenter.load(Path(tmp) / "m.onnx", backend)
         precision = "fp32"
     elif backend == "torch":
         seg = Segmenter(
@@ -145,7 +145,7 @@ def bench_predict(
         )
         precision = seg.rt.precision
     else:
-        raise ValueError(f"backend must be torch or onnx, got {backend!r}")
+        raise ValueError(f"backend must be torch, onnx or openvino, got {backend!r}")
     batches = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
     seg.predict_batch(batches[0])  # warm-up
     best = float("inf")

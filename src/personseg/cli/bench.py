@@ -17,7 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", "--img-size", type=int, default=256, help="model input size")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="predict only")
+    p.add_argument(
+        "--backend", choices=["torch", "onnx", "openvino"], default="torch", help="predict only"
+    )
     p.add_argument(
         "--data",
         action="append",

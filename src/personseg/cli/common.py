@@ -61,9 +61,10 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--backend",
-        choices=["auto", "torch", "onnx"],
+        choices=["auto", "torch", "onnx", "openvino"],
         default="auto",
-        help="onnx: ONNX Runtime (a .pt is exported beside itself first); auto: by file type",
+        help="onnx: ONNX Runtime; openvino: OpenVINO (CPU); for both a .pt is exported "
+        "beside itself first; auto: by file type (.onnx on ONNX Runtime, else PyTorch)",
     )
 
 
@@ -137,8 +138,8 @@ def effect_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def resolve_model(args: argparse.Namespace, model: str | Path) -> str | Path:
-    """The model file ``--backend`` runs (``--backend onnx`` with a ``.pt`` exports it beside
-    itself first, checked against PyTorch; once, until the ``.pt`` changes)."""
+    """The model file ``--backend`` runs (``--backend onnx`` or ``openvino`` with a ``.pt``
+    exports it beside itself first, checked against PyTorch; once, until the ``.pt`` changes)."""
     from personseg.export import model_for_backend
 
     return model_for_backend(model, args.backend)

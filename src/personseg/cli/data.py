@@ -26,6 +26,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_max_pixels(check)
     add_import_parser(data_sub)
+    pseudo = data_sub.add_parser(
+        "pseudo-label",
+        parents=quiet_flag(),
+        help="photos with person boxes (YOLO labels/) -> a data root of a model's masks, kept "
+        "inside the boxes, with ignore/ where model and boxes disagree",
+    )
+    pseudo.add_argument("source", metavar="ROOT", help="folder with images/ and labels/")
+    pseudo.add_argument("--out", required=True, metavar="DIR", help="the data root to write")
+    pseudo.add_argument("--model", default="default", help="the labelling model (default)")
+    pseudo.add_argument(
+        "--split",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="split files of ROOT to label (default: train; repeat for several)",
+    )
     data.set_defaults(run=run)
 
 
@@ -34,6 +50,19 @@ def run(args: argparse.Namespace) -> int:
 
     if args.data_command == "import":
         return run_import(args)
+    if args.data_command == "pseudo-label":
+        from personseg.inference import Segmenter
+        from personseg.inference.pseudo import pseudo_label_root
+
+        counts = pseudo_label_root(
+            args.source, args.out, Segmenter.load(args.model), splits=tuple(args.split or ["train"])
+        )
+        print(
+            f"wrote {args.out}: {counts['photos']} photos, {counts['boxes']} boxes, "
+            f"{counts['boxes_ignored']} boxes the model left empty (ignored), "
+            f"{counts['stray_photos']} photos with a person outside every box (ignored there)"
+        )
+        return 0
 
     if not args.roots and not args.negatives:
         raise ValueError("give a data ROOT to check, or --negatives DIR")

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", default="personseg-demo", help="output folder (default personseg-demo/)"
     )
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--backend", choices=["torch", "onnx", "openvino"], default="torch")
     p.add_argument("--model", default="default", metavar="CKPT", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 

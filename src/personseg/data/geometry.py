@@ -82,8 +82,26 @@ def letterbox(
     return padded, (top, left, nh, nw)
 
 
-def unletterbox(prob: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:
-    """Crop the box out of a square map and resize it (bilinear) to ``shape`` (H, W)."""
+def unletterbox(prob: np.ndarray, box: Box, shape: tuple[int, int], stride: int = 1) -> np.ndarray:
+    """Crop the box out of a square map and resize it (bilinear) to ``shape`` (H, W).
+
+    ``stride``: the map is the input's size divided by this (a network's logits at stride 4);
+    ``box`` is still in input pixels. The crop and the resize are then one bilinear warp,
+    sampling the map where PyTorch's ``interpolate(align_corners=False)`` to the input's size
+    would have put each output pixel: no map at the input's size is made.
+    """
     top, left, nh, nw = box
-    crop = np.ascontiguousarray(prob[top : top + nh, left : left + nw])
-    return cv2.resize(crop, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    if stride == 1:
+        crop = np.ascontiguousarray(prob[top : top + nh, left : left + nw])
+        return cv2.resize(crop, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    h, w = shape
+    sx, sy = nw / (w * stride), nh / (h * stride)  # map pixels per output pixel
+    warp = np.array(
+        [
+            [sx, 0, (left + 0.5 * nw / w) / stride - 0.5],
+            [0, sy, (top + 0.5 * nh / h) / stride - 0.5],
+        ],
+        np.float64,
+    )
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(prob, warp, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)

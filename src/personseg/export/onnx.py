@@ -8,6 +8,7 @@ the model's :class:`~personseg.checkpoint.ModelSpec` travels inside the file as 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -95,6 +96,9 @@ def export_model(
         raise ValueError(f"opset must be at least 17, got {opset}")
     _onnx()
     model = model.float().eval()
+    if getattr(model, "upsample", False):  # logits left at the network's stride (fastseg)
+        model = copy.deepcopy(model)
+        model.upsample = False
     size, d = spec.input_size, spec.divisor
     if size < 2 * d:
         raise ValueError(
@@ -201,10 +205,11 @@ def _parity(
 
 
 def model_for_backend(model: str | Path, backend: str) -> str | Path:
-    """The model file ``backend`` runs: for ``onnx``, a ``.pt`` or run directory is exported
-    beside itself first (:func:`onnx_for_checkpoint`); a bundled name, an ``.onnx`` file or
-    another backend's model as it is."""
-    if backend == "onnx" and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
+    """The model file ``backend`` runs: for ``onnx`` and ``openvino``, a ``.pt`` or run
+    directory is exported (fp32) beside itself first (:func:`onnx_for_checkpoint`); a bundled
+    name, an ``.onnx`` file or another backend's model as it is."""
+    exports = backend in ("onnx", "openvino")
+    if exports and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
         return onnx_for_checkpoint(model)
     return model
 

@@ -80,6 +80,21 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     return model
 
 
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+ONNX_BACKENDS = ("onnx", "openvino")  # run an exported .onnx file
+
+
+def onnx_runner(path: str | Path, backend: str, device: str = "auto") -> Callable:
+    """An exported ``.onnx`` model on ONNX Runtime (``onnx``) or OpenVINO (``openvino``)."""
+    if backend == "openvino":
+        from personseg.inference.openvino_runner import OpenVinoRunner
+
+        return OpenVinoRunner(path, device=device)
+    from personseg.inference.onnx_runner import OrtRunner
+
+    return OrtRunner(path, device=device)
+
+
 class Segmenter:
     """Predict person probability maps at each image's own resolution.
 
@@ -112,7 +127,11 @@ class Segmenter:
         keep_freed_memory()
         if isinstance(model, nn.Module):
             self.rt = Runtime.create(device, precision, channels_last=optimize)
-            self.model = self.rt.prepare(fuse_conv_bn(model) if optimize else model.eval())
+            model = fuse_conv_bn(model) if optimize else model.eval()
+            if getattr(model, "upsample", False):  # logits at their own stride (see _finish)
+                model = model if optimize else copy.deepcopy(model)
+                model.upsample = False
+            self.model = self.rt.prepare(model)
             self.backend = f"torch-{self.rt.device.type}-{self.rt.precision}"
         else:
             self.rt, self.model, self.backend = None, model, getattr(model, "name", "callable")
@@ -151,7 +170,8 @@ class Segmenter:
         cls, backend: str = "torch", device: str = "auto", precision: str = "auto"
     ) -> Segmenter:
         """The default person model shipped with personseg (MODEL_CARD.md), on PyTorch or,
-        with ``backend="onnx"``, on ONNX Runtime (its int8 model)."""
+        with ``backend="onnx"`` or ``"openvino"``, on ONNX Runtime or OpenVINO (its int8
+        model)."""
         return cls.load(DEFAULT_MODEL, backend, device, precision)
 
     @classmethod
@@ -167,25 +187,27 @@ class Segmenter:
     ) -> Segmenter:
         """A bundled model (``default``), checkpoint, run directory or ``.onnx`` file.
 
-        ``backend``: ``torch``, ``onnx`` (a bundled name gives its int8 ONNX model; a ``.pt``
-        must be exported first: :func:`personseg.export.model_for_backend`), or ``auto``
-        (by the file's type). ``input_size`` and ``threshold`` override the model's own (the
-        size is checked against its divisor).
+        ``backend``: ``torch``, ``onnx`` (ONNX Runtime) or ``openvino`` (OpenVINO, CPU): for
+        these two a bundled name gives its int8 ONNX model and a ``.pt`` must be exported
+        first (:func:`personseg.export.model_for_backend`); or ``auto`` (by the file's type:
+        an ``.onnx`` on ONNX Runtime, else PyTorch). ``input_size`` and ``threshold``
+        override the model's own (the size is checked against its divisor).
         """
         changes = {"input_size": input_size, "threshold": threshold}
         changes = {k: v for k, v in changes.items() if v is not None}
-        if backend not in ("auto", "torch", "onnx"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
-        if backend == "onnx" and str(model) in BUNDLED:
+        if backend not in BACKENDS:
+            names = ", ".join(repr(b) for b in BACKENDS)
+            raise ValueError(f"backend must be one of {names}, got {backend!r}")
+        if backend in ONNX_BACKENDS and str(model) in BUNDLED:
             model = bundled_onnx(str(model))
         if Path(model).suffix == ".onnx":
             if backend == "torch":
-                raise ValueError(f"{model} is an ONNX model: use --backend onnx (or auto)")
-            from personseg.inference.onnx_runner import OrtRunner
-
-            runner = OrtRunner(model, device=device)
+                raise ValueError(
+                    f"{model} is an ONNX model: use --backend onnx, openvino (or auto)"
+                )
+            runner = onnx_runner(model, "onnx" if backend == "auto" else backend, device)
             return cls(runner, runner.spec.replace(**changes), refine=refine)
-        if backend == "onnx":
+        if backend in ONNX_BACKENDS:
             raise ValueError(
                 f"{model} is a PyTorch checkpoint: export it first (personseg export --model "
                 f"{model} --out model.onnx), or use --backend torch"
@@ -258,15 +280,19 @@ class Segmenter:
         for i, (x, _) in enumerate(prepared):
             groups.setdefault(x.shape, []).append(i)
         probs: list[np.ndarray] = [np.empty(0)] * len(rgb)
-        for idx in groups.values():
-            logits = self._logits(np.stack([prepared[i][0] for i in idx]))  # (n, h, w)
+        strides = [1] * len(rgb)
+        for shape, idx in groups.items():
+            logits = self._logits(np.stack([prepared[i][0] for i in idx]))  # (n, h/s, w/s)
+            stride = shape[-1] // logits.shape[-1]  # 4 for fastseg's exported logits
             for i, p in zip(idx, sigmoid(logits), strict=True):
-                probs[i] = p
+                probs[i], strides[i] = p, stride
         clock.lap("model")
         sizes = sizes or [None] * len(rgb)
         out = [
-            self._finish(prob, box, im, size)
-            for prob, (_, box), im, size in zip(probs, prepared, rgb, sizes, strict=True)
+            self._finish(prob, box, im, size, stride)
+            for prob, (_, box), im, size, stride in zip(
+                probs, prepared, rgb, sizes, strides, strict=True
+            )
         ]
         clock.lap("edge")
         return out
@@ -277,12 +303,14 @@ class Segmenter:
         box: tuple[int, int, int, int],
         image: np.ndarray,
         size: tuple[int, int] | None,
+        stride: int = 1,
     ) -> np.ndarray:
-        """The model's map back at the image's resolution, refined, then at ``size``."""
+        """The model's map (at ``stride`` of its input) back at the image's resolution,
+        refined, then at ``size``."""
         if self.refine == "none":
-            return unletterbox(prob, box, size or image.shape[:2])
+            return unletterbox(prob, box, size or image.shape[:2], stride)
         # straight to the size the edge filter works at, not up to the photo's and down again
-        small = unletterbox(prob, box, guide_shape(image.shape[:2]))
+        small = unletterbox(prob, box, guide_shape(image.shape[:2]), stride)
         prob = refine_edge(image, small, self.refine)
         if size is not None and tuple(size) != prob.shape:
             prob = cv2.resize(prob, tuple(size)[::-1], interpolation=cv2.INTER_LINEAR)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from personseg.models.fastseg import FastSegNet
 from personseg.models.lite_unet import FastLiteUNet, LiteUNet
 from personseg.models.unet import UNet
 
@@ -76,3 +77,10 @@ def unet_efficientnet_lite0_s16(**kwargs) -> FastLiteUNet:
     """EfficientNet-Lite0 cut at stride 16 under a three-stage decoder (48, 32, 24 channels),
     for small, fast models; ``pretrained=True`` as for ``unet-efficientnet-lite0``."""
     return FastLiteUNet(**kwargs)
+
+
+@register_model("fastseg", FastSegNet)
+def fastseg(**kwargs) -> FastSegNet:
+    """A network shaped for the CPU (MobileNetV3-Small-like, 16 channels at strides 2 and 4,
+    cut at stride 16, additive skips, logits at stride 4): the bundled ``fast`` model."""
+    return FastSegNet(**kwargs)
