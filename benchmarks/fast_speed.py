@@ -10,10 +10,9 @@ rounds with the range.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-import numpy as np
+from common import interleaved_latency
 from vs_mediapipe import cases
 
 from personseg import Segmenter
@@ -34,21 +33,11 @@ def main() -> None:
     for backend in ("onnx", "openvino"):
         segs[f"fast {backend}"] = Segmenter.load(onnx, backend=backend)
         segs[f"fast {backend}"].input_size = a.input_size
-    ms: dict[str, dict[str, list[float]]] = {k: {c: [] for c in photos} for k in segs}
-    for r in range(a.rounds):
-        order = list(segs.items()) if r % 2 == 0 else list(segs.items())[::-1]
-        for name, seg in order:
-            for case, image in photos.items():
-                for _ in range(3):
-                    seg.predict(image)
-                times = []
-                for _ in range(a.calls):
-                    t = time.perf_counter()
-                    seg.predict(image)
-                    times.append(time.perf_counter() - t)
-                ms[name][case].append(float(np.median(times)) * 1e3)
-    for name, by_case in ms.items():
-        cells = [f"{c} {np.median(v):.1f} ({min(v):.1f}-{max(v):.1f})" for c, v in by_case.items()]
+    for name, by_case in interleaved_latency(segs, photos, a.rounds, a.calls).items():
+        cells = [
+            f"{c} {v['ms']:.1f} ({v['range'][0]:.1f}-{v['range'][1]:.1f})"
+            for c, v in by_case.items()
+        ]
         print(f"{name}: " + ", ".join(cells))
 
 

@@ -67,10 +67,13 @@ def test_failed_parity_leaves_no_file(tiny_ckpt, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_foreign_onnx_files_are_refused(tmp_path):
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_foreign_onnx_files_are_refused(tmp_path, backend):
+    if backend == "openvino":
+        pytest.importorskip("openvino")
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     with pytest.raises(ValueError, match="not a loadable ONNX model"):
-        Segmenter.from_checkpoint(tmp_path / "junk.onnx")
+        Segmenter.load(tmp_path / "junk.onnx", backend)
     graph = onnx.helper.make_graph(
         [onnx.helper.make_node("Identity", ["x"], ["y"])],
         "g",
@@ -79,7 +82,9 @@ def test_foreign_onnx_files_are_refused(tmp_path):
     )
     onnx.save(onnx.helper.make_model(graph), str(tmp_path / "plain.onnx"))
     with pytest.raises(ValueError, match="not exported by `personseg export`"):
-        Segmenter.from_checkpoint(tmp_path / "plain.onnx")
+        Segmenter.load(tmp_path / "plain.onnx", backend)
+    with pytest.raises(FileNotFoundError, match="ONNX model not found"):
+        Segmenter.load(tmp_path / "missing.onnx", backend)
 
 
 def test_cli_predict_with_onnx_backend(tiny_ckpt, tmp_path):

@@ -96,7 +96,7 @@ def test_pseudo_label_rule():
     prob[5:25, 5:15] = 0.9  # a person inside box 1
     prob[30:36, 50:56] = 0.8  # a person outside every box
     boxes = [(4, 4, 16, 26), (30, 5, 45, 30)]  # box 2: the model marks nothing there
-    mask, ignore = pseudo_label(prob, boxes, PseudoRule(margin=2))
+    mask, ignore, *_ = pseudo_label(prob, boxes, PseudoRule(margin=2))
     assert (mask[5:25, 5:15] == 255).all() and mask.sum() == 255 * 200
     assert (ignore[5:30, 30:45] == 255).all()  # the missed box counts neither way
     assert (ignore[28:38, 48:58] == 255).all()  # the stray person, widened by the margin

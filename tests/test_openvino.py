@@ -8,7 +8,6 @@ import shutil
 import sys
 
 import numpy as np
-import onnx
 import openvino  # the dev extra installs it
 import pytest
 from conftest import write_root
@@ -92,23 +91,6 @@ def test_a_checkpoint_is_exported_first_for_openvino(tiny, tmp_path):
     assert model_for_backend("default", "openvino") == "default"  # the bundled int8 file
     with pytest.raises(ValueError, match="is an ONNX model: use --backend onnx, openvino"):
         Segmenter.load(path, backend="torch")
-
-
-def test_files_not_exported_by_personseg_are_refused(tmp_path):
-    (tmp_path / "junk.onnx").write_bytes(b"not onnx")
-    with pytest.raises(ValueError, match="not a loadable ONNX model"):
-        OpenVinoRunner(tmp_path / "junk.onnx")
-    graph = onnx.helper.make_graph(
-        [onnx.helper.make_node("Identity", ["x"], ["y"])],
-        "g",
-        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
-    )
-    onnx.save(onnx.helper.make_model(graph), str(tmp_path / "plain.onnx"))
-    with pytest.raises(ValueError, match="not exported by `personseg export`"):
-        OpenVinoRunner(tmp_path / "plain.onnx")
-    with pytest.raises(FileNotFoundError, match="ONNX model not found"):
-        OpenVinoRunner(tmp_path / "missing.onnx")
 
 
 def test_missing_openvino_is_one_clear_line(monkeypatch):

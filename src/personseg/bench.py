@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from personseg.checkpoint import ModelSpec
+from personseg.config import ONNX_BACKENDS
 from personseg.data import SegmentationDataset, load_image, make_loader, split_roots
 from personseg.data import train_transform as train_preset
 from personseg.device import Runtime
@@ -128,7 +129,7 @@ def bench_predict(
     if images is None:
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 255, (480, 360, 3), dtype=np.uint8) for _ in range(16)]
-    if backend in ("onnx", "openvino"):
+    if backend in ONNX_BACKENDS:
         from personseg.export.onnx import export_model
 
         with tempfile.TemporaryDirectory() as tmp:

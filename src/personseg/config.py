@@ -22,6 +22,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # (prediction only: about input_size² pixels shaped like the image), stretch (a plain square).
 RESIZES = ("letterbox", "fit", "stretch")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# What runs a model at prediction: PyTorch, or an exported .onnx file on ONNX Runtime or OpenVINO
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+ONNX_BACKENDS = ("onnx", "openvino")
 AUGMENTS = ("seed", "strong")
 DISTILL_ON = ("all", "photos")  # which training samples take the teacher's share
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from personseg.cli.common import positive_int, quiet_flag
-from personseg.config import PRECISIONS
+from personseg.config import BACKENDS, PRECISIONS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,9 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", "--img-size", type=int, default=256, help="model input size")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
-    p.add_argument(
-        "--backend", choices=["torch", "onnx", "openvino"], default="torch", help="predict only"
-    )
+    p.add_argument("--backend", choices=BACKENDS[1:], default="torch", help="predict only")
     p.add_argument(
         "--data",
         action="append",

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from personseg.config import PRECISIONS
+from personseg.config import BACKENDS, PRECISIONS
 from personseg.inference.effects import REFINES
 
 
@@ -61,7 +61,7 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--backend",
-        choices=["auto", "torch", "onnx", "openvino"],
+        choices=BACKENDS,
         default="auto",
         help="onnx: ONNX Runtime; openvino: OpenVINO (CPU); for both a .pt is exported "
         "beside itself first; auto: by file type (.onnx on ONNX Runtime, else PyTorch)",

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from personseg.cli.common import quiet_flag
+from personseg.config import BACKENDS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", default="personseg-demo", help="output folder (default personseg-demo/)"
     )
-    p.add_argument("--backend", choices=["torch", "onnx", "openvino"], default="torch")
+    p.add_argument("--backend", choices=BACKENDS[1:], default="torch")
     p.add_argument("--model", default="default", metavar="CKPT", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 

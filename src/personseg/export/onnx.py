@@ -8,7 +8,6 @@ the model's :class:`~personseg.checkpoint.ModelSpec` travels inside the file as 
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import io
 import json
@@ -32,6 +31,7 @@ from personseg.checkpoint import (
 )
 from personseg.inference.onnx_runner import METADATA_KEY, _ort
 from personseg.inference.segmenter import ImageLike, Segmenter, as_rgb
+from personseg.models import without_upsampling
 
 
 def _onnx():
@@ -96,9 +96,7 @@ def export_model(
         raise ValueError(f"opset must be at least 17, got {opset}")
     _onnx()
     model = model.float().eval()
-    if getattr(model, "upsample", False):  # logits left at the network's stride (fastseg)
-        model = copy.deepcopy(model)
-        model.upsample = False
+    model = without_upsampling(model)  # logits at the network's own stride (fastseg)
     size, d = spec.input_size, spec.divisor
     if size < 2 * d:
         raise ValueError(

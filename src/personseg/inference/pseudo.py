@@ -23,11 +23,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 from personseg.data.dataset import IMAGE_EXTENSIONS
+from personseg.data.splits import read_split
 from personseg.inference.segmenter import Segmenter
 
 
@@ -77,25 +79,40 @@ def read_boxes(path: Path, shape: tuple[int, int], person_class: int | None) -> 
     return boxes
 
 
-def pseudo_label(prob: np.ndarray, boxes: list, rule: PseudoRule) -> tuple[np.ndarray, np.ndarray]:
-    """Mask and ignore map, uint8 ``(H, W)`` in {0, 255}, from a probability map ``(H, W)``
-    and pixel boxes, by the rule in the module docstring."""
+class PseudoLabel(NamedTuple):
+    """One photo's pseudo-label: mask and ignore map, uint8 ``(H, W)`` in {0, 255}; how many
+    boxes the model left (almost) empty; whether it found a person outside every box."""
+
+    mask: np.ndarray
+    ignore: np.ndarray
+    missed: int
+    stray: bool
+
+
+def pseudo_label(prob: np.ndarray, boxes: list, rule: PseudoRule) -> PseudoLabel:
+    """The pseudo-label of a probability map ``(H, W)`` and pixel boxes, by the rule in the
+    module docstring."""
     person = prob >= rule.threshold
     inside = np.zeros(prob.shape, bool)
     ignore = np.zeros(prob.shape, bool)
+    missed = 0
     for x0, y0, x1, y1 in boxes:
         if x1 <= x0 or y1 <= y0:
             continue
         inside[y0:y1, x0:x1] = True
         if person[y0:y1, x0:x1].mean() < rule.min_box_fill:
             ignore[y0:y1, x0:x1] = True
+            missed += 1
     stray = (person & ~inside).astype(np.uint8)
-    if rule.margin and stray.any():
+    found_stray = bool(stray.any())
+    if rule.margin and found_stray:
         k = 2 * rule.margin + 1
         stray = cv2.dilate(stray, np.ones((k, k), np.uint8))
     ignore |= stray.astype(bool) & ~(person & inside)
     mask = person & inside & ~ignore
-    return mask.astype(np.uint8) * 255, ignore.astype(np.uint8) * 255
+    return PseudoLabel(
+        mask.astype(np.uint8) * 255, ignore.astype(np.uint8) * 255, missed, found_stray
+    )
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -128,9 +145,9 @@ def pseudo_label_root(
         if not d.is_dir():
             raise FileNotFoundError(f"{d} not found: a box root needs images/ and labels/")
     photos = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    listed = [source / f"{s}.txt" for s in splits if (source / f"{s}.txt").is_file()]
+    listed = {s: read_split(source / f"{s}.txt") for s in splits if (source / f"{s}.txt").is_file()}
     if listed:
-        keep = {line.strip() for f in listed for line in f.read_text().splitlines()}
+        keep = {stem for stems in listed.values() for stem in stems}
         photos = [p for p in photos if p.stem in keep]
     photos = [p for p in photos if (labels_dir / f"{p.stem}.txt").is_file()]
     if not photos:
@@ -141,23 +158,15 @@ def pseudo_label_root(
     for photo in photos:
         prob = segmenter.predict(photo)
         boxes = read_boxes(labels_dir / f"{photo.stem}.txt", prob.shape, rule.person_class)
-        mask, ignore = pseudo_label(prob, boxes, rule)
+        label = pseudo_label(prob, boxes, rule)
         _link(photo, out / "images" / photo.name)
-        cv2.imwrite(str(out / "masks" / f"{photo.stem}.png"), mask)
-        cv2.imwrite(str(out / "ignore" / f"{photo.stem}.png"), ignore)
-        person = prob >= rule.threshold
+        cv2.imwrite(str(out / "masks" / f"{photo.stem}.png"), label.mask)
+        cv2.imwrite(str(out / "ignore" / f"{photo.stem}.png"), label.ignore)
         counts["photos"] += 1
         counts["boxes"] += len(boxes)
-        counts["boxes_ignored"] += int(
-            sum(
-                person[y0:y1, x0:x1].mean() < rule.min_box_fill
-                for x0, y0, x1, y1 in boxes
-                if x1 > x0 and y1 > y0
-            )
-        )
-        counts["stray_photos"] += int(bool((person & (ignore > 0) & (mask == 0)).any()))
+        counts["boxes_ignored"] += label.missed
+        counts["stray_photos"] += int(label.stray)
     done = {p.stem for p in photos}
-    for f in listed:  # each split file, with the photos written
-        names = [s for s in (line.strip() for line in f.read_text().splitlines()) if s in done]
-        (out / f.name).write_text("".join(f"{s}\n" for s in names))
+    for name, stems in listed.items():  # each split file, with the photos written
+        (out / f"{name}.txt").write_text("".join(f"{s}\n" for s in stems if s in done))
     return counts

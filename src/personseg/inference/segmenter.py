@@ -15,11 +15,13 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from personseg.checkpoint import BUNDLED, DEFAULT_MODEL, ModelSpec, bundled_onnx, load_checkpoint
+from personseg.config import BACKENDS, ONNX_BACKENDS
 from personseg.data.dataset import load_image
 from personseg.data.geometry import area_resize, fit_shape, letterbox, unletterbox
 from personseg.device import Runtime
 from personseg.inference.effects import binary_mask, check_refine, guide_shape, refine_edge
 from personseg.inference.memory import keep_freed_memory
+from personseg.models import without_upsampling
 
 MIN_FIT_SIZE = 128  # a small photo's ``fit`` input is never below about 128² pixels
 
@@ -80,10 +82,6 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     return model
 
 
-BACKENDS = ("auto", "torch", "onnx", "openvino")
-ONNX_BACKENDS = ("onnx", "openvino")  # run an exported .onnx file
-
-
 def onnx_runner(path: str | Path, backend: str, device: str = "auto") -> Callable:
     """An exported ``.onnx`` model on ONNX Runtime (``onnx``) or OpenVINO (``openvino``)."""
     if backend == "openvino":
@@ -127,11 +125,8 @@ class Segmenter:
         keep_freed_memory()
         if isinstance(model, nn.Module):
             self.rt = Runtime.create(device, precision, channels_last=optimize)
-            model = fuse_conv_bn(model) if optimize else model.eval()
-            if getattr(model, "upsample", False):  # logits at their own stride (see _finish)
-                model = model if optimize else copy.deepcopy(model)
-                model.upsample = False
-            self.model = self.rt.prepare(model)
+            model = without_upsampling(fuse_conv_bn(model) if optimize else model.eval())
+            self.model = self.rt.prepare(model)  # logits at their own stride (see _finish)
             self.backend = f"torch-{self.rt.device.type}-{self.rt.precision}"
         else:
             self.rt, self.model, self.backend = None, model, getattr(model, "name", "callable")

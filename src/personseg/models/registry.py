@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 from torch import nn
@@ -37,6 +38,17 @@ def _entry(name: str) -> tuple[Callable[..., nn.Module], type[nn.Module]]:
 def size_divisor(name: str) -> int:
     """What the input height and width of model ``name`` must be multiples of."""
     return int(_entry(name)[1].divisor)
+
+
+def without_upsampling(model: nn.Module) -> nn.Module:
+    """``model``, or for a model that upsamples its logits to the input size inside (an
+    ``upsample`` attribute, e.g. ``fastseg``) a copy that leaves them at its own stride, so
+    that prediction brings the small map to the photo's size once, outside the network."""
+    if not getattr(model, "upsample", False):
+        return model
+    model = copy.deepcopy(model)
+    model.upsample = False
+    return model
 
 
 def list_models() -> list[str]:
