@@ -2,13 +2,15 @@
 its parameter counts are the models' own."""
 
 import argparse
+import json
 import re
 import shlex
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run
 
 from personseg.cli import build_parser
+from personseg.cli.evaluate import DEPRECATED_KEYS, JSON_SCHEMA
 from personseg.models import create_model
 
 README = (REPO / "README.md").read_text()
@@ -67,3 +69,32 @@ def test_readme_parameter_counts_are_true():
     assert count(name="unet") in README and "17.26M" in README
     assert count(name="unet", bilinear=False) in README and "31.04M" in README
     assert count(name="unet-small") in README
+
+
+def readme_evaluate_keys() -> dict[str, str]:
+    """The README's list of ``evaluate --json`` keys: each key → its list item."""
+    section = README.split("The `--json` file is one object with these keys", 1)[1]
+    items = section.split("\n\n")[1].removeprefix("- ").split("\n- ")
+    return {key: item for item in items for key in re.findall(r"`(\w+)`", item.split(": ")[0])}
+
+
+def test_readme_lists_the_keys_of_evaluate_json(tmp_path, tiny_root):
+    """Every key the README documents is in the real file and no other; the deprecated ones
+    carry the values of the keys that replace them."""
+    from personseg.checkpoint import Checkpoint, ModelSpec
+
+    spec = ModelSpec("unet-small", {"base_channels": 4}, input_size=32)
+    Checkpoint(spec, create_model("unet-small", base_channels=4).state_dict()).save(
+        tmp_path / "m.pt"
+    )
+    out = tmp_path / "eval.json"
+    run("evaluate", "--model", str(tmp_path / "m.pt"), "--data", str(tiny_root), "--json", str(out))
+    res = json.loads(out.read_text())
+    documented = readme_evaluate_keys()
+    assert set(res) == set(documented)
+    assert res["schema"] == JSON_SCHEMA and f"`{JSON_SCHEMA}`" in documented["schema"]
+    deprecated = {key for key, item in documented.items() if "(deprecated)" in item.split(": ")[0]}
+    assert deprecated == set(DEPRECATED_KEYS)
+    for old, new in DEPRECATED_KEYS.items():
+        assert res[old] == res[new], old
+        assert f"`{new}`" in documented[old]  # the README names what replaces it

@@ -18,6 +18,15 @@ from personseg.cli.common import (
 
 log = logging.getLogger("personseg")
 
+# The layout of the --json file; the name changes when a key is renamed or removed.
+JSON_SCHEMA = "personseg-evaluate-v2"
+# Names of the first layout (no "schema" key), written with the same values for one more release.
+DEPRECATED_KEYS = {
+    "precision": "mean_precision",
+    "recall": "mean_recall",
+    "boundary_f1": "mean_boundary_f1",
+}
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -69,5 +78,6 @@ def run(args: argparse.Namespace) -> int:
         f"boundary F1 {result['mean_boundary_f1']:.4f}, {result['ms_per_image']:.1f} ms/image"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        old = {name: result[new] for name, new in DEPRECATED_KEYS.items()}
+        Path(args.json).write_text(json.dumps({"schema": JSON_SCHEMA, **result, **old}, indent=2))
     return 0
