@@ -113,6 +113,43 @@ def test_pairing_by_stem_and_mask_suffix(tmp_path):
         find_pairs(tmp_path / "images")
 
 
+def tiny_files(root: Path, images: list[str], masks: list[str]) -> Path:
+    """``root/images/<name>`` and ``root/masks/<name>``, 4 x 4 pixels each."""
+    for folder, names, shape in (("images", images, (4, 4, 3)), ("masks", masks, (4, 4))):
+        (root / folder).mkdir(parents=True)
+        for name in names:
+            save(root / folder / name, np.zeros(shape, np.uint8))
+    return root
+
+
+def test_a_stem_ending_in_mask_pairs_with_the_mask_of_its_own_name(tmp_path):
+    """images/gas_mask.jpg is a photo of a gas mask: masks/gas_mask.png is its mask, not gas's."""
+    root = tiny_files(tmp_path, ["gas.jpg", "gas_mask.jpg"], ["gas_mask.png"])
+    pairs, lonely_images, lonely_masks = find_pairs(root)
+    assert [(p.stem, p.mask.name) for p in pairs] == [("gas_mask", "gas_mask.png")]
+    assert [p.name for p in lonely_images] == ["gas.jpg"] and lonely_masks == []
+    (root / "train.txt").write_text("gas_mask\n")
+    assert [s.stem for s in split_samples(root, "train")] == ["gas_mask"]
+
+
+@pytest.mark.parametrize("stem", ["x", "gas"])
+def test_the_mask_suffix_pairs_when_there_is_no_mask_of_the_same_name(tmp_path, stem):
+    root = tiny_files(tmp_path, [f"{stem}.jpg"], [f"{stem}_mask.png"])
+    pairs, lonely_images, lonely_masks = find_pairs(root)
+    assert [(p.stem, p.mask.name) for p in pairs] == [(stem, f"{stem}_mask.png")]
+    assert lonely_images == lonely_masks == []
+
+
+def test_an_image_with_both_masks_is_a_one_line_error_naming_both(tmp_path):
+    root = tiny_files(tmp_path, ["x.jpg"], ["x.png", "x_mask.png"])
+    with pytest.raises(ValueError) as err:
+        find_pairs(root)
+    message = str(err.value)
+    assert "\n" not in message
+    for name in ("x.png", "x_mask.png"):
+        assert str(root / "masks" / name) in message
+
+
 def test_undersized_mask_is_resized_to_the_image_and_reported(tmp_path, caplog):
     (tmp_path / "images").mkdir()
     (tmp_path / "masks").mkdir()

@@ -1,7 +1,7 @@
 """Image/mask pairs on disk: finding, checking and loading them.
 
 A data root holds ``images/`` and ``masks/``; an image ``images/<stem>.<ext>`` pairs with
-``masks/<stem>.png`` or ``masks/<stem>_mask.png`` (any image extension). Masks may be 0/255,
+``masks/<stem>.png``, else ``masks/<stem>_mask.png`` (any image extension). Masks may be 0/255,
 0/1, label images (> 0 is person), palette PNGs, RGBA (alpha is the mask) or 16-bit. A mask of
 another size than its image is resized to the image with nearest neighbour.
 
@@ -53,10 +53,14 @@ def _files(folder: Path) -> list[Path]:
 
 def find_pairs(root: str | Path) -> tuple[list[Sample], list[Path], list[Path]]:
     """Pair ``root/images`` with ``root/masks`` by stem (and ``root/ignore/<stem>.png`` where
-    it exists).
+    it exists): ``masks/<stem>.*``, else ``masks/<stem>_mask.*``. A mask named exactly after an
+    image is that image's (``gas_mask.png`` is the mask of ``gas_mask.jpg``, not of ``gas.jpg``).
 
     Returns:
         (pairs sorted by stem, images without a mask, masks without an image).
+
+    Raises:
+        ValueError: an image has both masks, ``<stem>.*`` and ``<stem>_mask.*``.
     """
     root = Path(root)
     images_dir, masks_dir = root / "images", root / "masks"
@@ -68,14 +72,24 @@ def find_pairs(root: str | Path) -> tuple[list[Sample], list[Path], list[Path]]:
             )
     masks: dict[str, Path] = {}
     for m in _files(masks_dir):
-        stem = m.stem[: -len("_mask")] if m.stem.endswith("_mask") else m.stem
-        masks.setdefault(stem, m)
+        masks.setdefault(m.stem, m)
+    images = _files(images_dir)
+    # a mask named exactly after an image is that image's, even if its name ends in _mask
+    claimed = {img.stem for img in images} & masks.keys()
     ignore_dir = root / "ignore"
     ignores = {p.stem: p for p in _files(ignore_dir)} if ignore_dir.is_dir() else {}
     pairs, lonely_images = [], []
-    for img in _files(images_dir):
-        if img.stem in masks:
-            pairs.append(Sample(img.stem, img, masks.pop(img.stem), ignores.get(img.stem)))
+    for img in images:
+        plain = masks.pop(img.stem, None)
+        suffix = f"{img.stem}_mask"
+        suffixed = None if suffix in claimed else masks.pop(suffix, None)
+        if plain and suffixed:
+            raise ValueError(
+                f"{img} has two masks, {plain} and {suffixed}: keep one of them "
+                f"(masks are named <stem>.png or <stem>_mask.png)"
+            )
+        if plain or suffixed:
+            pairs.append(Sample(img.stem, img, plain or suffixed, ignores.get(img.stem)))
         else:
             lonely_images.append(img)
     return pairs, lonely_images, sorted(masks.values())
