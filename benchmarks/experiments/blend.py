@@ -4,7 +4,7 @@ the state dict is ``alpha * fine_tuned + (1 - alpha) * start`` (BatchNorm runnin
 too, averaged rather than re-estimated); the rest (batch counts) and the metadata are the
 fine-tuned checkpoint's, without its training metrics.
 
-    python benchmarks/blend.py runs/person-default/last.pt runs/person-base/best.pt \\
+    python benchmarks/experiments/blend.py runs/person-default/last.pt runs/person-base/best.pt \\
         --alpha 0.7 --out runs/person-default/blend.pt
 """
 

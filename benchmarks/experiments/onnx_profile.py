@@ -2,7 +2,8 @@
 summed by operator type and by node (milliseconds per run, as personseg's runner sets the
 session up: 2 threads unless told, idle threads sleeping).
 
-    python benchmarks/onnx_profile.py src/personseg/weights/person-default-int8.onnx --shape 384 544
+    python benchmarks/experiments/onnx_profile.py \\
+        src/personseg/weights/person-default-int8.onnx --shape 384 544
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ training photos hardly show it (``objects/train.txt`` has one flagpole). Tried a
 negatives and composite backgrounds in ``ablation_semantics.py`` (variants ``fabric`` and
 ``fabric-pc``; docs/benchmarks.md); not used by any shipped model.
 
-    python benchmarks/fabric_photos.py runs/fabrics --count 300     # runs/fabrics/images/*.jpg
+    python benchmarks/experiments/fabric_photos.py runs/fabrics --count 300  # runs/fabrics/images/
 """
 
 from __future__ import annotations

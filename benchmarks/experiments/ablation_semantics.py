@@ -10,7 +10,7 @@ head-and-shoulders or half body in front of the photo's subject); ``fabric`` and
 add 300 procedural fabric photos (flags, striped cloth; ``fabric_photos.py``) to the negatives.
 ``val.txt`` is never read.
 
-    python benchmarks/ablation_semantics.py --out runs/ablation   # about 50 minutes, 2 cores
+    python benchmarks/experiments/ablation_semantics.py --out runs/ablation  # about 50 min, 2 cores
     python benchmarks/semantics.py --root runs/ablation/data --models runs/ablation/*/last.pt
 """
 
