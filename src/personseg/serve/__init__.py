@@ -5,6 +5,7 @@ FastAPI + uvicorn, in the ``serve`` extra (``pip install 'personseg[serve]'``). 
 :func:`serve` runs it with one or several worker processes.
 """
 
-from personseg.serve.app import ServeSettings, create_app, serve
+from personseg.serve.app import create_app, serve
+from personseg.serve.limits import ServeSettings
 
 __all__ = ["ServeSettings", "create_app", "serve"]
