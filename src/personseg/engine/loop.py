@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -47,6 +48,110 @@ def _distilled(
     return target
 
 
+def _group_size(i: int, accumulate: int, n_batches: int | None) -> int:
+    """How many batches share batch ``i``'s optimizer step: ``accumulate``, or fewer in a last,
+    shorter group (whose gradient is then its own mean)."""
+    if n_batches is None:
+        return accumulate
+    return min(accumulate, n_batches - i // accumulate * accumulate)
+
+
+def _ends_group(i: int, accumulate: int, n_batches: int | None) -> bool:
+    """Whether the optimizer steps after batch ``i``: every ``accumulate`` batches, and after
+    the last one."""
+    return (i + 1) % accumulate == 0 or i + 1 == n_batches
+
+
+def _forward_backward(
+    model: nn.Module,
+    images: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor | None,
+    loss_fn: nn.Module,
+    rt: Runtime,
+    scaler: torch.amp.GradScaler,
+    sync: bool,
+    group: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits (N, 1, S, S), fp32 loss) of one batch, its gradient (scaled by ``1 / group``)
+    added to the parameters'; DDP all-reduces gradients only when ``sync``."""
+    # DDP all-reduces gradients in backward; skip that on accumulation-only batches
+    no_sync = not sync and hasattr(model, "no_sync")
+    with model.no_sync() if no_sync else contextlib.nullcontext():
+        with rt.autocast():
+            logits = model(images)  # (N, 1, S, S)
+        loss = _loss(loss_fn, logits, target, valid)  # fp32
+        if any_rank(not torch.isfinite(loss).item()):  # every rank stops together
+            raise FloatingPointError(
+                f"the loss became {loss.item()} (on this or another process); lower --lr "
+                f"or check the data with `personseg data check`"
+            )
+        scaler.scale(loss / group).backward()
+    return logits, loss
+
+
+def _optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+    """Step on the accumulated gradients, then clear them."""
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+
+
+@dataclass
+class _EpochTally:
+    """What a training epoch has seen so far: the loss sum, images, per-image confusion counts,
+    and the seconds spent waiting for the loader since ``start``."""
+
+    threshold: float
+    loss_sum: float = 0.0
+    n_images: int = 0
+    counts: list[np.ndarray] = field(default_factory=list)
+    waited: float = 0.0
+    start: float = field(default_factory=time.perf_counter)
+
+    def add(
+        self,
+        loss: torch.Tensor,
+        logits: torch.Tensor,
+        masks: torch.Tensor,
+        valid: torch.Tensor | None,
+    ) -> None:
+        """One batch: ``logits`` (N, 1, S, S), ``masks`` (N, 1, S, S) {0, 1}, ``valid`` None or
+        (N, 1, S, S), 0 on ignore pixels."""
+        n = masks.shape[0]
+        self.loss_sum += loss.item() * n
+        self.n_images += n
+        with torch.no_grad():
+            cut = math.log(self.threshold / (1 - self.threshold))
+            pred = (logits > cut).squeeze(1).cpu().numpy()
+            keep = None if valid is None else valid.squeeze(1).cpu().numpy() > 0.5
+            self.counts.append(confusion_counts(pred, masks.squeeze(1).cpu().numpy() > 0.5, keep))
+
+    def postfix(self) -> dict[str, str]:
+        """The progress bar's running loss and images per second."""
+        elapsed = time.perf_counter() - self.start
+        return {
+            "loss": f"{self.loss_sum / self.n_images:.4f}",
+            "img_s": f"{self.n_images / elapsed:.1f}",
+        }
+
+    def result(self) -> dict[str, float]:
+        """The epoch's figures (see :func:`train_one_epoch`), over every process."""
+        if self.n_images == 0:
+            raise ValueError("the training split has no batch; add images or lower --batch-size")
+        # under torchrun: every process's images, as validation counts them (not rank 0's share)
+        loss_sum, n_images = sum_across([self.loss_sum, self.n_images])
+        scores = scores_from_counts(gather_rows(np.concatenate(self.counts)))
+        elapsed = time.perf_counter() - self.start
+        return {
+            "loss": loss_sum / n_images,
+            "mean_dice": float(scores["dice"].mean()),
+            "mean_iou": float(scores["iou"].mean()),
+            "images_per_s": n_images / elapsed,
+            "data_wait": self.waited / elapsed,
+        }
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Iterable,
@@ -78,65 +183,28 @@ def train_one_epoch(
         raise ValueError("gradient accumulation needs a loader with a length")
     scaler = scaler or torch.amp.GradScaler(enabled=False)
     model.train()
-    loss_sum, n_images, counts, waited = 0.0, 0, [], 0.0
-    start = time.perf_counter()
+    tally = _EpochTally(threshold)
     bar = tqdm(loader, desc=desc, leave=False, disable=not is_main_process(), dynamic_ncols=True)
     ready = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
     for i, (images, masks, index) in enumerate(bar):
-        waited += time.perf_counter() - ready
+        tally.waited += time.perf_counter() - ready
         images, masks = rt.images(images), masks.to(rt.device)  # (N, 3, S, S), (N, 1, S, S)
         masks, valid = split_ignore(masks)  # valid: None, or 0 on ignore pixels
         target = masks
         if teacher is not None:
             target = _distilled(masks, images, teacher, distill, index, distill_below)
-        step = (i + 1) % accumulate == 0 or i + 1 == n_batches
-        # DDP all-reduces gradients in backward; skip that on accumulation-only batches
-        sync = (
-            contextlib.nullcontext() if step or not hasattr(model, "no_sync") else model.no_sync()
+        step = _ends_group(i, accumulate, n_batches)
+        group = _group_size(i, accumulate, n_batches)
+        logits, loss = _forward_backward(
+            model, images, target, valid, loss_fn, rt, scaler, step, group
         )
-        with sync:
-            with rt.autocast():
-                logits = model(images)  # (N, 1, S, S)
-            loss = _loss(loss_fn, logits, target, valid)  # fp32
-            if any_rank(not torch.isfinite(loss).item()):  # every rank stops together
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} (on this or another process); lower --lr "
-                    f"or check the data with `personseg data check`"
-                )
-            group = (
-                accumulate
-                if n_batches is None
-                else min(accumulate, n_batches - i // accumulate * accumulate)
-            )
-            scaler.scale(loss / group).backward()  # a last, shorter group: its own mean
         if step:
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-        n = images.shape[0]
-        loss_sum += loss.item() * n
-        n_images += n
-        with torch.no_grad():
-            pred = (logits > math.log(threshold / (1 - threshold))).squeeze(1).cpu().numpy()
-            keep = None if valid is None else valid.squeeze(1).cpu().numpy() > 0.5
-            counts.append(confusion_counts(pred, masks.squeeze(1).cpu().numpy() > 0.5, keep))
-        elapsed = time.perf_counter() - start
-        bar.set_postfix(loss=f"{loss_sum / n_images:.4f}", img_s=f"{n_images / elapsed:.1f}")
+            _optimizer_step(optimizer, scaler)
+        tally.add(loss, logits, masks, valid)
+        bar.set_postfix(**tally.postfix())
         ready = time.perf_counter()
-    if n_images == 0:
-        raise ValueError("the training split has no batch; add images or lower --batch-size")
-    # under torchrun: every process's images, as validation counts them (not rank 0's share)
-    loss_sum, n_images = sum_across([loss_sum, n_images])
-    scores = scores_from_counts(gather_rows(np.concatenate(counts)))
-    elapsed = time.perf_counter() - start
-    return {
-        "loss": loss_sum / n_images,
-        "mean_dice": float(scores["dice"].mean()),
-        "mean_iou": float(scores["iou"].mean()),
-        "images_per_s": n_images / elapsed,
-        "data_wait": waited / elapsed,
-    }
+    return tally.result()
 
 
 @torch.inference_mode()

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,111 @@ def _write(writer: cv2.VideoWriter, result: np.ndarray) -> None:
     writer.write(_to_frame(result))
 
 
+def _open_video(
+    source: str | Path,
+) -> tuple[cv2.VideoCapture, float, tuple[int, int], int | None]:
+    """The capture of ``source``, its frame rate (25 when it says none), size (W, H) and frame
+    count (None when it does not say)."""
+    capture = _open(source)
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    if min(size) <= 0:  # opened, but not a video OpenCV can decode (a broken file)
+        capture.release()
+        raise ValueError(f"cannot read {source} as a video: OpenCV finds no frame size in it")
+    return capture, fps, size, total
+
+
+class _Encoder:
+    """Writes effect outputs into ``writer`` on ``pool``'s thread, at most two frames behind."""
+
+    def __init__(self, pool: ThreadPoolExecutor, writer: cv2.VideoWriter):
+        self.pool, self.writer = pool, writer
+        self.behind: deque[Future] = deque()
+
+    def __call__(self, result: np.ndarray) -> None:
+        self.behind.append(self.pool.submit(_write, self.writer, result))
+        while len(self.behind) > 2:
+            self.behind.popleft().result()
+
+    def finish(self) -> None:
+        """Wait until every frame is written."""
+        while self.behind:
+            self.behind.popleft().result()
+
+
+@dataclass
+class _AfterModel:
+    """A frame's steps after the model, each timed by ``clock``: smoothing, ``on_prob``, the
+    effect and its encoding; ``n`` counts the frames done."""
+
+    smoother: TemporalSmoother
+    clock: Stopwatch
+    effect: str
+    effect_options: dict[str, Any]
+    on_prob: Callable[[int, np.ndarray], None] | None
+    n: int = 0
+
+    def __call__(self, frame: np.ndarray, prob: np.ndarray, encode: _Encoder) -> None:
+        prob = self.smoother(frame, prob)
+        self.clock.lap("smoothing")
+        if self.on_prob is not None:
+            self.on_prob(self.n, prob)
+            self.clock.restart()
+        result = apply_effect(frame, prob, self.effect, **self.effect_options)
+        self.clock.lap("effect")
+        encode(result)
+        self.clock.lap("encode")
+        self.n += 1
+
+
+def _run_frames(
+    segmenter: Segmenter,
+    frames: Iterator[np.ndarray],
+    batch_size: int,
+    after: _AfterModel,
+    encode: _Encoder,
+    bar: tqdm,
+) -> None:
+    """Every frame through the model in batches (decoded one batch ahead, on a thread), then
+    through ``after``; the model's stages are timed into ``after.clock``'s timings."""
+    clock = after.clock
+    batches = iter(lambda: _read_batch(frames, batch_size), [])
+    clock.restart()
+    for batch in read_ahead(batches):
+        clock.lap("decode")
+        probs = segmenter.predict_batch(batch, timings=clock.timings)
+        clock.restart()
+        for frame, prob in zip(batch, probs, strict=True):
+            after(frame, prob, encode)
+        bar.update(len(batch))
+        clock.restart()
+    encode.finish()
+    clock.lap("encode")
+
+
+def _summary(
+    after: _AfterModel,
+    fps: float,
+    size: tuple[int, int],
+    seconds: float,
+    output: Path,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """What :func:`segment_video` returns."""
+    n = after.n
+    return {
+        "frames": n,
+        "fps": fps,
+        "size": size,
+        "seconds": seconds,
+        "frames_per_s": n / seconds,
+        "flicker": after.smoother.flicker,
+        "output": str(output),
+        "stages_ms": {k: 1000 * timings.get(k, 0.0) / n for k in STAGES},
+    }
+
+
 def segment_video(
     segmenter: Segmenter,
     source: str | Path,
@@ -159,68 +265,28 @@ def segment_video(
     """
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    capture = _open(source)
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    if min(size) <= 0:  # opened, but not a video OpenCV can decode (a broken file)
-        capture.release()
-        raise ValueError(f"cannot read {source} as a video: OpenCV finds no frame size in it")
+    capture, fps, size, total = _open_video(source)
     smoother = TemporalSmoother(smoothing)
-    writer, n, t0 = None, 0, time.perf_counter()
+    writer, t0 = None, time.perf_counter()
     timings: dict[str, float] = {}
-    clock = Stopwatch(timings)
+    after = _AfterModel(smoother, Stopwatch(timings), effect, effect_options, on_prob)
     bar = tqdm(total=total, unit="frame", desc=Path(source).name, disable=not progress)
     try:
         writer = _writer(output, fps, size)
-        frames = read_frames(capture)
         # decoding and encoding run on threads of their own (OpenCV lets go of the GIL),
         # beside the model and the effect: one batch ahead, at most two frames behind
-        batches = iter(lambda: _read_batch(frames, batch_size), [])
-        with ThreadPoolExecutor(1) as encoder:
-            behind: deque[Future] = deque()
-            clock.restart()
-            for batch in read_ahead(batches):
-                clock.lap("decode")
-                probs = segmenter.predict_batch(batch, timings=timings)
-                clock.restart()
-                for frame, prob in zip(batch, probs, strict=True):
-                    prob = smoother(frame, prob)
-                    clock.lap("smoothing")
-                    if on_prob is not None:
-                        on_prob(n, prob)
-                        clock.restart()
-                    result = apply_effect(frame, prob, effect, **effect_options)
-                    clock.lap("effect")
-                    behind.append(encoder.submit(_write, writer, result))
-                    while len(behind) > 2:
-                        behind.popleft().result()
-                    clock.lap("encode")
-                    n += 1
-                bar.update(len(batch))
-                clock.restart()
-            while behind:
-                behind.popleft().result()
-            clock.lap("encode")
+        with ThreadPoolExecutor(1) as pool:
+            frames = read_frames(capture)
+            _run_frames(segmenter, frames, batch_size, after, _Encoder(pool, writer), bar)
     finally:
         bar.close()
         capture.release()
         if writer is not None:
             writer.release()
-    if n == 0:
+    if after.n == 0:
         output.unlink(missing_ok=True)
         raise ValueError(f"{source} holds no readable frames")
-    seconds = time.perf_counter() - t0
-    return {
-        "frames": n,
-        "fps": fps,
-        "size": size,
-        "seconds": seconds,
-        "frames_per_s": n / seconds,
-        "flicker": smoother.flicker,
-        "output": str(output),
-        "stages_ms": {k: 1000 * timings.get(k, 0.0) / n for k in STAGES},
-    }
+    return _summary(after, fps, size, time.perf_counter() - t0, output, timings)
 
 
 AUDIO_NOTES = {
