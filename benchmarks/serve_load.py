@@ -8,6 +8,9 @@ server's memory (RSS of the supervisor and every worker process) after a warm-up
 run, and whether the server's log holds a traceback.
 
     python benchmarks/serve_load.py --clients 16 --requests 50 --workers 2 --json serve_load.json
+
+Without ``--queue`` the server sizes its own queue (its default); ``--sizes`` keeps some of the
+sizes (in their proportions), ``--effect`` asks for another effect than the cut-out.
 """
 
 from __future__ import annotations
@@ -50,9 +53,10 @@ def photos(path: Path) -> list[bytes]:
     return out
 
 
-def schedule(n: int) -> list[int]:
-    """Size indices of ``n`` requests in the SIZES proportions, interleaved."""
-    pattern = [i for i, (_, k) in enumerate(SIZES) for _ in range(k)]
+def schedule(n: int, kept: list[int] | None = None) -> list[int]:
+    """Size indices of ``n`` requests in the SIZES proportions (of the ``kept`` indices only,
+    when given), interleaved."""
+    pattern = [i for i, (_, k) in enumerate(SIZES) for _ in range(k) if kept is None or i in kept]
     return [pattern[(j * 7) % len(pattern)] for j in range(n)]  # 7 is coprime with 10
 
 
@@ -72,16 +76,24 @@ def rss_mb(pid: int) -> dict[int, float]:
     return out
 
 
-def request(conn: http.client.HTTPConnection, body: bytes) -> tuple[int, dict[str, str], bytes]:
+def request(
+    conn: http.client.HTTPConnection, body: bytes, effect: str
+) -> tuple[int, dict[str, str], bytes]:
     conn.request(
-        "POST", "/v1/segment?effect=cutout", body=body, headers={"Content-Type": "image/jpeg"}
+        "POST", f"/v1/segment?effect={effect}", body=body, headers={"Content-Type": "image/jpeg"}
     )
     r = conn.getresponse()
     return r.status, dict(r.getheaders()), r.read()
 
 
 def client(
-    port: int, bodies: list[bytes], order: list[int], deadline: float, results: list, lock
+    port: int,
+    bodies: list[bytes],
+    order: list[int],
+    deadline: float,
+    results: list,
+    lock,
+    effect: str = "cutout",
 ) -> None:
     """One client: its requests one after another on a keep-alive connection."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -90,7 +102,7 @@ def client(
             break
         t0 = time.perf_counter()
         try:
-            status, headers, _ = request(conn, bodies[i])
+            status, headers, _ = request(conn, bodies[i], effect)
         except (OSError, http.client.HTTPException) as err:
             status, headers = f"error: {type(err).__name__}", {}
             conn.close()
@@ -122,12 +134,23 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--requests", type=int, default=50, help="per client")
     p.add_argument("--workers", type=int, default=2, help="server worker processes")
-    p.add_argument("--queue", type=int, default=8, help="server queue per worker")
+    p.add_argument(
+        "--queue", type=int, help="server queue per worker (default: the server's, sized by it)"
+    )
+    p.add_argument("--effect", default="cutout", help="what each request asks for")
+    p.add_argument(
+        "--sizes",
+        help="comma-separated WxH of SIZES to send, e.g. 256x256,640x480 (default: all)",
+    )
     p.add_argument("--backend", default="onnx")
     p.add_argument("--max-seconds", type=float, default=900, help="no new request after this")
     p.add_argument("--photo", type=Path, help="default: matplotlib's portrait photo")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
+    names = [f"{w}x{h}" for (w, h), _ in SIZES]
+    if a.sizes and not set(a.sizes.split(",")) <= set(names):
+        p.error(f"--sizes takes some of {','.join(names)}")
+    kept = None if a.sizes is None else [names.index(x) for x in a.sizes.split(",")]
     if a.photo is None:
         from personseg.inference.run import sample_image
 
@@ -138,7 +161,9 @@ def main() -> None:
         port = s.getsockname()[1]
     log_path = Path(tempfile.mkdtemp()) / "server.log"
     cmd = [sys.executable, "-m", "personseg", "serve", "--port", str(port), "--backend", a.backend]
-    cmd += ["--workers", str(a.workers), "--queue", str(a.queue)]
+    cmd += ["--workers", str(a.workers)] + (
+        ["--queue", str(a.queue)] if a.queue is not None else []
+    )
     with log_path.open("w") as log:
         server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -148,7 +173,8 @@ def main() -> None:
         lock = threading.Lock()
         threads = [
             threading.Thread(
-                target=client, args=(port, bodies, list(range(len(SIZES))), 1e18, warm, lock)
+                target=client,
+                args=(port, bodies, kept or list(range(len(SIZES))), 1e18, warm, lock, a.effect),
             )
             for _ in range(2 * a.workers)
         ]
@@ -170,11 +196,11 @@ def main() -> None:
         sampler.start()
         deadline = time.monotonic() + a.max_seconds
         t0 = time.perf_counter()
-        order = schedule(a.requests)
+        order = schedule(a.requests, kept)
         threads = [
             threading.Thread(
                 target=client,
-                args=(port, bodies, order[c:] + order[:c], deadline, results, lock),
+                args=(port, bodies, order[c:] + order[:c], deadline, results, lock, a.effect),
             )
             for c in range(a.clients)
         ]
@@ -208,6 +234,7 @@ def main() -> None:
         "command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:]),
         "server": " ".join(cmd[1:]),
         "clients": a.clients,
+        "effect": a.effect,
         "requests_per_client": a.requests,
         "requests_sent": len(results),
         "served_200": len(served),

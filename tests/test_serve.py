@@ -35,6 +35,7 @@ from personseg.inference.effects import EFFECTS, apply_effect
 from personseg.inference.images import decode_image, encode_image
 from personseg.inference.run import sample_image
 from personseg.serve import ServeSettings, create_app
+from personseg.serve.admission import QUEUE_CEILING, QUEUE_FLOOR
 
 PHOTO = sample_image()  # a real portrait photo (Grace Hopper, 512x600) shipped by matplotlib
 BLACK = "#102030"
@@ -67,8 +68,16 @@ def post(client, data: bytes, **params) -> object:
 
 
 def test_health_models_page_and_openapi(client):
-    assert client.get("/healthz").json() == {"status": "ok", "queued": 0, "queue": 8}
+    work = client.app.state.work  # no --queue: sized from the measured rate
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "queued": 0,
+        "queue": work.limit,
+        "seconds_per_request": round(work.admission.seconds_per_request, 4),
+    }
+    assert QUEUE_FLOOR <= work.limit <= QUEUE_CEILING
     info = client.get("/v1/models").json()
+    assert info["limits"]["queue"] == work.limit and info["limits"]["queue_fixed"] is False
     assert info["models"][0]["name"] == "default" and info["effects"] == list(EFFECTS)
     assert info["limits"]["max_bytes"] == 20_000_000 and info["limits"]["max_pixels"] == 40e6
     page = client.get("/")
@@ -495,3 +504,5 @@ def test_each_worker_admits_one_queue_of_connections(monkeypatch):
     settings = ServeSettings(queue=5)
     app.serve(settings, workers=3)
     assert seen["workers"] == 3 and seen["limit_concurrency"] == 5 + 8
+    app.serve(ServeSettings(), workers=3)  # no --queue: the most the queue admits
+    assert seen["limit_concurrency"] == QUEUE_CEILING + 8

@@ -12,6 +12,7 @@ from personseg.cli.common import (
     quiet_flag,
     resolve_model,
 )
+from personseg.serve.admission import QUEUE_CEILING, QUEUE_FLOOR
 
 
 def port(text: str) -> int:
@@ -51,9 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--queue",
         type=positive_int,
-        default=8,
+        default=None,
         metavar="N",
-        help="requests admitted per worker, running or waiting (default 8; more: 503)",
+        help="requests admitted per worker, running or waiting (more: 503); default: as many "
+        f"as finish within --timeout at the rate the worker measures, {QUEUE_FLOOR} to "
+        f"{QUEUE_CEILING}",
     )
     p.add_argument(
         "--timeout",

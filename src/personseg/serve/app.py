@@ -13,7 +13,8 @@ Endpoints, one module of routes each (assembled by :func:`create_app`):
 
 Every upload is untrusted, and each worker process admits a bounded queue of work
 (:mod:`.limits`: 413 over ``max_bytes`` or ``max_pixels``, 400 / 415 for what is not a readable
-image, 503 with ``Retry-After`` when the queue is full or time runs out).
+image, 503 with ``Retry-After`` when the queue is full or time runs out; the queue admits what
+finishes within ``timeout`` at the measured rate, unless ``queue`` fixes it).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from swagger_ui_bundle import swagger_ui_path
 from personseg._version import __version__
 from personseg.inference.segmenter import Segmenter
 from personseg.serve import info, pages, photos, stream
-from personseg.serve.limits import ServeSettings, WorkQueue
+from personseg.serve.limits import Admission, ServeSettings, WorkQueue
 
 log = logging.getLogger("personseg")
 
@@ -50,7 +51,7 @@ def create_app(
     """
     settings = settings or ServeSettings()
     seg = segmenter or settings.load_model()
-    work = WorkQueue(settings.queue, settings.timeout)
+    work = WorkQueue(Admission(settings.timeout, settings.queue))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -113,7 +114,7 @@ def serve(
         "timeout_graceful_shutdown": 5,
         # connections beyond what the queue can hold get a 503 before any body is read;
         # uvicorn counts them in each worker process, so this is one worker's share
-        "limit_concurrency": settings.queue + 8,
+        "limit_concurrency": settings.most_queued + 8,
     }
     log.info(
         "personseg serve: http://%s:%d/ (%d worker(s); %s on %s, input %d)",

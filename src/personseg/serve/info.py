@@ -20,8 +20,14 @@ def router(settings: ServeSettings, seg: Segmenter, work: WorkQueue) -> APIRoute
 
     @routes.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        """Up, and how full this worker's queue is."""
-        return {"status": "ok", "queued": work.pending, "queue": work.limit}
+        """Up, how full this worker's queue is, how many it admits now, and the seconds a
+        request takes (the moving average the queue is sized by)."""
+        return {
+            "status": "ok",
+            "queued": work.pending,
+            "queue": work.limit,
+            "seconds_per_request": round(work.admission.seconds_per_request, 4),
+        }
 
     @routes.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -42,7 +48,8 @@ def router(settings: ServeSettings, seg: Segmenter, work: WorkQueue) -> APIRoute
             "limits": {
                 "max_bytes": settings.max_bytes,
                 "max_pixels": settings.max_pixels,
-                "queue": settings.queue,
+                "queue": work.limit,  # this worker's, now
+                "queue_fixed": settings.queue is not None,  # else sized from the measured rate
                 "timeout_s": settings.timeout,
             },
             "personseg": __version__,

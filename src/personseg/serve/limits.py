@@ -5,15 +5,17 @@ image the safe loader refused.
 Every upload is untrusted: the body is read up to ``max_bytes`` (413 beyond; nothing is decoded
 before), and images go through the safe loader (:mod:`personseg.inference.images`: 400
 truncated or corrupt, 413 over ``max_pixels``, 415 not an image). The work of each worker
-process runs in one thread behind a bounded queue: when ``queue`` requests are admitted already
-the answer is 503 with ``Retry-After``, and a request not done within ``timeout`` seconds is a
-503 too.
+process runs in one thread behind a bounded queue: by default it admits as many requests as
+finish within ``timeout`` at the rate it measures (:class:`~personseg.serve.admission.Admission`);
+``queue`` fixes the number instead. Beyond it the answer is 503 with a ``Retry-After`` from the
+same estimate, and a request not done within ``timeout`` seconds is a 503 too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,9 +33,9 @@ from personseg.inference.images import (
 )
 from personseg.inference.memory import malloc_trim
 from personseg.inference.segmenter import Segmenter
+from personseg.serve.admission import QUEUE_CEILING, Admission
 
 STATUS = {CorruptImageError: 400, ImageTooLargeError: 413, NotAnImageError: 415}
-RETRY_AFTER_S = 1
 
 T = TypeVar("T")
 
@@ -52,16 +54,23 @@ class ServeSettings:
     threshold: float | None = None
     max_bytes: int = 20_000_000  # one request's body
     max_pixels: int = DEFAULT_MAX_PIXELS
-    queue: int = 8  # requests admitted (running or waiting) per worker process
+    # requests admitted (running or waiting) per worker process; None: sized by Admission
+    queue: int | None = None
     timeout: float = 30.0  # seconds from admission to answer
 
     def __post_init__(self) -> None:
         for name in ("max_bytes", "max_pixels", "queue"):
-            if getattr(self, name) < 1:
+            value = getattr(self, name)
+            if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
         if self.timeout <= 0:
             raise ValueError(f"--timeout must be positive, got {self.timeout}")
         check_refine(self.refine)
+
+    @property
+    def most_queued(self) -> int:
+        """The most requests a worker process admits at once."""
+        return QUEUE_CEILING if self.queue is None else self.queue
 
     def load_model(self) -> Segmenter:
         """The segmenter these settings describe."""
@@ -77,21 +86,34 @@ class ServeSettings:
 
 
 class WorkQueue:
-    """One thread for the CPU work of a worker process, admitting at most ``limit`` jobs."""
+    """One thread for the CPU work of a worker process, admitting what ``admission`` allows;
+    ``clock`` times each job for its estimate."""
 
-    def __init__(self, limit: int, timeout: float):
-        self.limit, self.timeout, self.pending = limit, timeout, 0
+    def __init__(
+        self,
+        admission: Admission,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        self.admission, self.timeout, self.clock = admission, admission.timeout, clock
+        self.pending = 0
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="personseg-work")
         self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> int:
+        """The requests admitted at once now."""
+        return self.admission.limit
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the work thread; 503 when the queue is full or time runs out."""
         with self._lock:
-            if self.pending >= self.limit:
+            limit = self.limit
+            if self.pending >= limit:
+                retry = self.admission.retry_after(self.pending)
                 raise HTTPException(
                     503,
-                    f"busy: {self.limit} requests are queued already; retry in a second",
-                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                    f"busy: {limit} requests are queued already; retry in {retry} s",
+                    headers={"Retry-After": str(retry)},
                 )
             self.pending += 1
         future = self.pool.submit(self._job, fn, *args)
@@ -99,17 +121,22 @@ class WorkQueue:
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
         except asyncio.TimeoutError:
+            with self._lock:
+                retry = self.admission.retry_after(self.pending)
             raise HTTPException(
                 503,
                 f"timed out: no answer within {self.timeout:g} s; retry later",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
+                headers={"Retry-After": str(retry)},
             ) from None
 
     def _job(self, fn: Callable[..., T], *args: Any) -> T:
+        start = self.clock()
         try:
             return fn(*args)
         finally:
             malloc_trim()  # a 12 MP photo's arrays would keep the worker's RSS higher
+            with self._lock:
+                self.admission.observe(self.clock() - start)
 
     def _release(self, _: Future) -> None:
         with self._lock:
