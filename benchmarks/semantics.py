@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from common import load_segmenter, marked_shares, save
 
+from personseg.checkpoint import BUNDLED
 from personseg.data import load_image, load_pair
 from personseg.data.splits import negative_split, split_samples
 from personseg.data.synth import background_files, portrait_crop
@@ -160,7 +161,7 @@ def main() -> None:
     results = {}
     for i, model in enumerate(a.models):
         seg = load_segmenter(model, a.backend)
-        if model != "default":  # a run's checkpoint: predict as the bundled model does
+        if model not in BUNDLED:  # a run's checkpoint: predict as the bundled models do
             seg.resize, seg.input_size = "fit", a.input_size
         out = Path(a.gallery) / f"{i}-{Path(model).parent.name or model}" if a.gallery else None
         results[model] = score(seg, Path(a.root), a.split, out, a.limit)

@@ -12,24 +12,27 @@ from personseg.data.geometry import unletterbox
 from personseg.inference.pseudo import PseudoRule, pseudo_label, pseudo_label_root, read_boxes
 
 
+def features(model, x: torch.Tensor) -> list[torch.Tensor]:
+    """The encoder's maps at strides 2, 4, 8 and 16 (the last block of each stride)."""
+    y, out = model.stem(x), []
+    for block in model.blocks:
+        if block._depthwise_conv.stride[0] == 2:
+            out.append(y)
+        y = block(y)
+    return [*out, y]
+
+
 def test_fastseg_is_thin_at_high_resolution_and_ends_at_stride_4():
     model = create_model("fastseg").eval()
-    x = torch.zeros(1, 3, 64, 96)
-    s2 = model.stem(x)
-    s4 = model.stage4(s2)
-    s8 = model.stage8(s4)
-    # the issue's shape: 16 channels at stride 2, <= 24 at stride 4 (the stage-8 block's 1x1
-    # expansion runs at stride 4 too, as in MobileNetV3-Small), multiples of 8
-    assert s2.shape[1:] == (16, 32, 48) and s4.shape[1:] == (16, 16, 24)
-    assert s8.shape[1:] == (24, 8, 12)
+    s2, s4, s8, s16 = features(model, torch.zeros(1, 3, 64, 96))
+    # the issue's shape: 16 channels at stride 2, <= 24 at stride 4, multiples of 8 (the
+    # stride-4 block's 1x1 expansion runs at stride 2, as in every inverted residual)
+    assert s2.shape[1:] == (16, 32, 48) and s4.shape[1:] == (24, 16, 24)
+    assert s8.shape[1:] == (40, 8, 12) and s16.shape[1:] == (112, 4, 6)
+    assert model.blocks[1]._expand_conv.out_channels <= 32
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(c.out_channels % 8 == 0 for c in convs if c is not model.logits)
-    no_se_or_hswish_above_16 = [
-        n
-        for n, m in model.named_modules()
-        if isinstance(m, torch.nn.Hardswish) and not n.startswith("stage16")
-    ]
-    assert not no_se_or_hswish_above_16
+    assert not [m for m in model.modules() if isinstance(m, torch.nn.Hardswish)]
     with torch.no_grad():
         full = model(torch.randn(2, 3, 64, 96))
         model.upsample = False
@@ -37,6 +40,34 @@ def test_fastseg_is_thin_at_high_resolution_and_ends_at_stride_4():
     assert full.shape == (2, 1, 64, 96) and small.shape == (2, 1, 16, 24)
     with pytest.raises(ValueError, match="64x96"):
         model(torch.zeros(1, 3, 50, 90))
+
+
+def test_slimmed_lite0_keeps_the_channels_with_the_largest_batch_norm_scale():
+    """A made-up Lite0 state: the stem keeps its 16 largest-|scale| filters, each expansion its
+    largest channels, and the next layers take exactly those channels' weights."""
+    from personseg.models.efficientnet import EfficientNetLite0
+    from personseg.models.fastseg import slimmed_lite0
+
+    torch.manual_seed(0)
+    state = {k: torch.randn_like(v.float()) for k, v in EfficientNetLite0().state_dict().items()}
+    model = create_model("fastseg")
+    cut = slimmed_lite0(state)
+    missing, unexpected = model.load_state_dict(cut, strict=False)
+    assert not unexpected and {k.split(".")[0] for k in missing} == {"head", "up8", "up4", "logits"}
+    keep = state["_bn0.weight"].abs().topk(16).indices.sort().values
+    assert torch.equal(model.stem[0].weight, state["_conv_stem.weight"][keep])
+    assert torch.equal(
+        model.blocks[0]._depthwise_conv.weight, state["_blocks.0._depthwise_conv.weight"][keep]
+    )
+    assert torch.equal(
+        model.blocks[0]._project_conv.weight, state["_blocks.0._project_conv.weight"][:, keep]
+    )
+    mid = state["_blocks.1._bn0.weight"].abs().topk(32).indices.sort().values
+    w = state["_blocks.1._expand_conv.weight"][mid][:, :16]  # block 0 keeps all 16 outputs
+    assert torch.equal(model.blocks[1]._expand_conv.weight, w)
+    assert torch.equal(model.blocks[1]._bn0.running_var, state["_blocks.1._bn0.running_var"][mid])
+    # the smallest-scale channel of the stem is one of those left out
+    assert state["_bn0.weight"].abs().argmin() not in keep
 
 
 def test_unletterbox_at_a_stride_samples_where_torch_interpolate_would():

@@ -82,6 +82,10 @@ def test_area_resize_averages_whole_blocks_first_then_resizes_the_rest():
     assert np.array_equal(
         area_resize(odd, (40, 30)), cv2.resize(odd, (40, 30), interpolation=cv2.INTER_AREA)
     )
+    frame = rng.random((480, 640), dtype=np.float32)  # 2x2 blocks, then 1.25x: bilinear
+    halved = frame.reshape(240, 2, 320, 2).mean(axis=(1, 3))
+    want = cv2.resize(halved, (256, 192), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(area_resize(frame, (256, 192)), want, atol=1e-5)
 
 
 @pytest.mark.parametrize(

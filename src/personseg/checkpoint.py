@@ -29,7 +29,11 @@ from personseg.models import create_model, size_divisor
 
 FORMAT = "personseg-checkpoint-v2"
 FORMAT_V1 = "personseg-checkpoint-v1"  # spec fields at the top level; read, never written
-BUNDLED = {"default": "person-default"}  # names that mean a model shipped inside the package
+# names that mean a model shipped inside the package: its .pt, and the ONNX file that
+# --backend onnx / openvino run (the default's int8; the fast model stays fp32: int8 is slower
+# for a network this small, docs/benchmarks.md)
+BUNDLED = {"default": "person-default", "fast": "person-fast"}
+BUNDLED_ONNX = {"default": "person-default-int8.onnx", "fast": "person-fast.onnx"}
 DEFAULT_MODEL = "default"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -152,8 +156,8 @@ def bundled_checkpoint(name: str = DEFAULT_MODEL) -> Path:
 
 
 def bundled_onnx(name: str = DEFAULT_MODEL) -> Path:
-    """A bundled model as int8 ONNX (the fast path; see MODEL_CARD.md)."""
-    path = bundled_checkpoint(name).with_name(f"{BUNDLED[name]}-int8.onnx")
+    """A bundled model's ONNX file (the default's int8, the fast model's fp32; MODEL_CARD.md)."""
+    path = bundled_checkpoint(name).with_name(BUNDLED_ONNX[name])
     if not path.is_file():
         raise FileNotFoundError(f"the bundled ONNX model is missing ({path}); reinstall personseg")
     return path

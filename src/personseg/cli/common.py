@@ -28,7 +28,8 @@ def add_model(p: argparse.ArgumentParser) -> None:
         "--model",
         default="default",
         metavar="CKPT",
-        help="checkpoint, run dir, .onnx, or 'default' (the bundled model; the default)",
+        help="checkpoint, run dir, .onnx, or a bundled model: 'default' (the default) or 'fast' "
+        "(for video and webcams: several times faster, less exact; MODEL_CARD.md)",
     )
 
 
@@ -64,7 +65,8 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
         choices=BACKENDS,
         default="auto",
         help="onnx: ONNX Runtime; openvino: OpenVINO (CPU); for both a .pt is exported "
-        "beside itself first; auto: by file type (.onnx on ONNX Runtime, else PyTorch)",
+        "beside itself first; auto: --model fast on OpenVINO (else ONNX Runtime, else PyTorch), "
+        "other models by file type (.onnx on ONNX Runtime, else PyTorch)",
     )
 
 

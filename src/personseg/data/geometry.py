@@ -36,16 +36,19 @@ def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     OpenCV's area resize is fast for a whole factor and slow for any other. So the image is
     first averaged by the largest whole factor k that divides both its sides and leaves it at
-    least ``size``, then area-resized the rest of the way: the same kind of average, in less
-    than half the time for a large photo (12 MP to 384 px: RGB 22.7 → 8.8 ms, grey 12.4 →
-    3.5 ms on 2 cores).
+    least ``size``, then resized the rest of the way: bilinear when less than a factor of 2 is
+    left (every source pixel then still counts, and the first step has already averaged the
+    fine detail away), by area otherwise. 12 MP to 384 px: RGB 22.7 → 8.8 ms; a 1280×720 video
+    frame to 341×192: 1.5 → 0.35 ms (2 cores).
     """
     h, w = image.shape[:2]
     for k in range(min(w // size[0], h // size[1]), 1, -1):
         if h % k == 0 and w % k == 0:
             image = cv2.resize(image, (w // k, h // k), interpolation=cv2.INTER_AREA)
             break
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    h, w = image.shape[:2]
+    left = cv2.INTER_LINEAR if w < 2 * size[0] and h < 2 * size[1] else cv2.INTER_AREA
+    return cv2.resize(image, size, interpolation=left)
 
 
 def scale_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

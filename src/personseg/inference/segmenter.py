@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +25,7 @@ from personseg.inference.effects import binary_mask, check_refine, guide_shape, 
 from personseg.inference.memory import keep_freed_memory
 from personseg.models import without_upsampling
 
+log = logging.getLogger(__name__)
 MIN_FIT_SIZE = 128  # a small photo's ``fit`` input is never below about 128² pixels
 
 ImageLike = np.ndarray | str | Path
@@ -91,6 +94,17 @@ def onnx_runner(path: str | Path, backend: str, device: str = "auto") -> Callabl
     from personseg.inference.onnx_runner import OrtRunner
 
     return OrtRunner(path, device=device)
+
+
+def fastest_backend() -> str:
+    """What ``auto`` runs the bundled fast model on: OpenVINO when installed (the fastest here,
+    docs/benchmarks.md), else ONNX Runtime, else PyTorch; logged in one line if not OpenVINO."""
+    if importlib.util.find_spec("openvino") is not None:
+        return "openvino"
+    onnx = importlib.util.find_spec("onnxruntime") is not None
+    backend, name = ("onnx", "ONNX Runtime") if onnx else ("torch", "PyTorch")
+    log.info("the fast model runs on %s (pip install 'personseg[openvino]' for its fastest)", name)
+    return backend
 
 
 class Segmenter:
@@ -180,12 +194,13 @@ class Segmenter:
         input_size: int | None = None,
         threshold: float | None = None,
     ) -> Segmenter:
-        """A bundled model (``default``), checkpoint, run directory or ``.onnx`` file.
+        """A bundled model (``default``, ``fast``), checkpoint, run directory or ``.onnx`` file.
 
         ``backend``: ``torch``, ``onnx`` (ONNX Runtime) or ``openvino`` (OpenVINO, CPU): for
-        these two a bundled name gives its int8 ONNX model and a ``.pt`` must be exported
-        first (:func:`personseg.export.model_for_backend`); or ``auto`` (by the file's type:
-        an ``.onnx`` on ONNX Runtime, else PyTorch). ``input_size`` and ``threshold``
+        these two a bundled name gives its ONNX model and a ``.pt`` must be exported first
+        (:func:`personseg.export.model_for_backend`); or ``auto``: ``fast`` on the fastest
+        installed (:func:`fastest_backend`), else by the file's type (an ``.onnx`` on ONNX
+        Runtime, else PyTorch). ``input_size`` and ``threshold``
         override the model's own (the size is checked against its divisor).
         """
         changes = {"input_size": input_size, "threshold": threshold}
@@ -193,6 +208,8 @@ class Segmenter:
         if backend not in BACKENDS:
             names = ", ".join(repr(b) for b in BACKENDS)
             raise ValueError(f"backend must be one of {names}, got {backend!r}")
+        if backend == "auto" and str(model) == "fast":
+            backend = fastest_backend()
         if backend in ONNX_BACKENDS and str(model) in BUNDLED:
             model = bundled_onnx(str(model))
         if Path(model).suffix == ".onnx":

@@ -33,9 +33,9 @@ class MBConv(nn.Module):
     """Inverted residual: 1×1 expand → depthwise k×k (stride s) → 1×1 project, + identity
     when shape allows. (N, C_in, H, W) → (N, C_out, H/s, W/s)."""
 
-    def __init__(self, c_in: int, c_out: int, expand: int, kernel: int, stride: int):
+    def __init__(self, c_in: int, c_out: int, expand: int, kernel: int, stride: int, mid: int = 0):
         super().__init__()
-        mid = c_in * expand
+        mid = mid or c_in * expand  # ``mid`` sets the expanded width (a pruned block)
         if expand != 1:
             self._expand_conv = nn.Conv2d(c_in, mid, 1, bias=False)
             self._bn0 = nn.BatchNorm2d(mid, eps=BN_EPS)

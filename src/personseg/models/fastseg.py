@@ -1,12 +1,13 @@
 """A person segmentation network shaped for the CPU: thin high-resolution stages, the encoder cut
 at stride 16, a global gate and a decoder whose skips are added, logits at stride 4.
 
-The shape follows MobileNetV3-Small (Howard et al., "Searching for MobileNetV3", ICCV 2019: its
-inverted residuals with squeeze-and-excitation and hard-swish only at low resolution, and the
-LR-ASPP segmentation head) and the MediaPipe selfie segmenter built on it (16 channels at strides 2
-and 4, additive skips). The time of such a network is in its high-resolution layers, so those are
-the thinnest (16 channels at strides 2 and 4), and the work is at stride 16, where a 256×256 input
-is 16×16 pixels.
+The encoder is eight of EfficientNet-Lite0's first eleven blocks (Tan & Le, ICML 2019; ReLU6,
+no squeeze-and-excitation) with their widths thinned: 16 channels at stride 2 (Lite0's stem has
+32), a third to a half of Lite0's expanded widths, and nothing after stride 16. ``pretrained``
+starts it from Lite0's ImageNet weights cut to those widths: each layer keeps the channels whose
+batch-norm scale is largest (the "network slimming" criterion, Liu et al., ICCV 2017). The head
+and decoder follow MobileNetV3's LR-ASPP (Howard et al., ICCV 2019) and the MediaPipe selfie
+segmenter: a global gate at stride 16, then skips from strides 8 and 4 *added*, not concatenated.
 
 The network ends at stride 4; :class:`FastSegNet` upsamples its logits to the input size for
 training, and leaves them at stride 4 with ``upsample = False`` (export and prediction), so that
@@ -19,11 +20,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from personseg.models.efficientnet import BN_EPS, MBConv, imagenet_state_dict
 from personseg.models.layers import check_input_shape
 
-# the stride-16 stage: (output channels, expanded channels) per inverted residual; the first
-# block halves the resolution (stride 8 → 16); all use 5×5 depthwise, squeeze-excite, hard-swish
-STAGE16 = ((48, 96), (48, 192), (48, 192), (64, 192), (64, 256), (64, 256))
+# (Lite0 block, output channels, expanded channels, kernel, stride) for the encoder's blocks;
+# Lite0's own expansions for these blocks are 32, 96, 144, 240, 240, 480, 480, 672, 672 (its
+# blocks 2, 7 and 9 are left out: a residual block each, at strides 4, 16 and 16)
+BLOCKS = (
+    (0, 16, 16, 3, 1),  # stride 2: depthwise on the stem's 16 channels
+    (1, 24, 32, 3, 2),  # stride 4
+    (3, 40, 72, 5, 2),  # stride 8
+    (4, 40, 96, 5, 1),
+    (5, 80, 160, 3, 2),  # stride 16
+    (6, 80, 160, 3, 1),
+    (8, 112, 224, 5, 1),
+    (10, 112, 224, 5, 1),
+)
+STEM = 16
+TAPS = (1, 3)  # blocks whose outputs are the skips at strides 4 and 8
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> list:
@@ -32,39 +46,6 @@ def conv_bn(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int
         nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(c_out),
     ]
-
-
-class SqueezeExcite(nn.Module):
-    """Channel gate: global mean → 1×1 (C → C/4) → ReLU → 1×1 → hard-sigmoid; x · gate."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        mid = max(8, channels // 4)
-        self.reduce, self.expand = nn.Conv2d(channels, mid, 1), nn.Conv2d(mid, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        g = F.adaptive_avg_pool2d(x, 1)  # (N, C, 1, 1)
-        return x * F.hardsigmoid(self.expand(F.relu(self.reduce(g))))
-
-
-class InvertedResidual(nn.Module):
-    """1×1 expand → depthwise k×k (stride s) [→ squeeze-excite] → 1×1 project (+ identity when
-    the shape allows); (N, C_in, H, W) → (N, C_out, H/s, W/s)."""
-
-    def __init__(
-        self, c_in: int, c_out: int, mid: int, kernel: int, stride: int, se: bool, act: type
-    ):
-        super().__init__()
-        layers = [*conv_bn(c_in, mid), act()] if mid != c_in else []
-        layers += [*conv_bn(mid, mid, kernel, stride, groups=mid), act()]
-        self.body = nn.Sequential(*layers)
-        self.se = SqueezeExcite(mid) if se else nn.Identity()
-        self.project = nn.Sequential(*conv_bn(mid, c_out))
-        self.residual = stride == 1 and c_in == c_out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.project(self.se(self.body(x)))
-        return x + y if self.residual else y
 
 
 class GatedHead(nn.Module):
@@ -101,41 +82,80 @@ class AddSkip(nn.Module):
 
 class FastSegNet(nn.Module):
     """Person logits ``(N, 1, H, W)`` for ``(N, 3, H, W)`` images, H and W multiples of 16
-    (``(N, 1, H/4, W/4)`` with ``upsample = False``); about 0.3 M parameters."""
+    (``(N, 1, H/4, W/4)`` with ``upsample = False``); about 0.2 M parameters. Inputs are
+    normalised as Lite0's weights expect (``LITE_MEAN``, ``LITE_STD``)."""
 
     divisor = 16
     logit_stride = 4  # what the logits' size is with upsample off
 
-    def __init__(self, n_classes: int = 1, head_channels: int = 64):
+    def __init__(self, n_classes: int = 1, head_channels: int = 64, pretrained: bool = False):
         super().__init__()
-        relu, hswish = nn.ReLU, nn.Hardswish
         self.upsample = True
-        self.stem = nn.Sequential(*conv_bn(3, 16, 3, 2), nn.ReLU(inplace=True))  # stride 2
-        self.stage4 = nn.Sequential(  # stride 4, 16 channels
-            *conv_bn(16, 16, 3, 2, groups=16), nn.ReLU(inplace=True), *conv_bn(16, 16)
-        )
-        self.stage8 = nn.Sequential(  # stride 8, 24 channels
-            InvertedResidual(16, 24, 64, 3, 2, False, relu),
-            InvertedResidual(24, 24, 72, 3, 1, False, relu),
-        )
-        blocks, c = [], 24
-        for i, (c_out, mid) in enumerate(STAGE16):
-            blocks.append(InvertedResidual(c, c_out, mid, 5, 2 if i == 0 else 1, True, hswish))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, STEM, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(STEM, eps=BN_EPS),
+            nn.ReLU6(inplace=True),
+        )  # stride 2
+        blocks, c = [], STEM
+        for _, c_out, mid, kernel, stride in BLOCKS:
+            blocks.append(MBConv(c, c_out, 1 if mid == c else 6, kernel, stride, mid=mid))
             c = c_out
-        self.stage16 = nn.Sequential(*blocks)
+        self.blocks = nn.ModuleList(blocks)
         self.head = GatedHead(c, head_channels)
-        self.up8 = AddSkip(head_channels, 24)
-        self.up4 = AddSkip(24, 16)
-        self.logits = nn.Conv2d(16, n_classes, 1)
+        c4, c8 = (BLOCKS[i][1] for i in TAPS)
+        self.up8 = AddSkip(head_channels, c8)
+        self.up4 = AddSkip(c8, c4)
+        self.logits = nn.Conv2d(c4, n_classes, 1)
+        if pretrained:
+            self.load_state_dict(slimmed_lite0(imagenet_state_dict()), strict=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input_shape(x, self.divisor, type(self).__name__)
         size = x.shape[-2:]
-        s4 = self.stage4(self.stem(x))  # (N, 16, H/4, W/4)
-        s8 = self.stage8(s4)  # (N, 24, H/8, W/8)
-        y = self.head(self.stage16(s8))  # (N, head_channels, H/16, W/16)
-        y = self.up4(self.up8(y, s8), s4)  # (N, 16, H/4, W/4)
+        y, skips = self.stem(x), []  # (N, 16, H/2, W/2)
+        for i, block in enumerate(self.blocks):
+            y = block(y)
+            if i in TAPS:
+                skips.append(y)  # (N, 24, H/4, W/4), then (N, 40, H/8, W/8)
+        y = self.head(y)  # (N, head_channels, H/16, W/16)
+        y = self.up4(self.up8(y, skips[1]), skips[0])  # (N, 24, H/4, W/4)
         logits = self.logits(y)  # (N, n_classes, H/4, W/4)
         if not self.upsample:
             return logits
         return F.interpolate(logits, size=size, mode="bilinear")
+
+
+def _largest(bn_weight: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices (ascending) of the ``n`` channels with the largest |batch-norm scale|."""
+    return bn_weight.abs().topk(n).indices.sort().values
+
+
+def _bn(state: dict, src: str, dst: str, keep: torch.Tensor | None = None) -> dict:
+    out = {}
+    for k in ("weight", "bias", "running_mean", "running_var"):
+        v = state[f"{src}.{k}"]
+        out[f"{dst}.{k}"] = v if keep is None else v[keep]
+    return out
+
+
+def slimmed_lite0(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Lite0's ImageNet ``state`` cut to :class:`FastSegNet`'s encoder: for the stem and every
+    expansion, the channels with the largest batch-norm scale (the head and decoder are left
+    out: they start untrained)."""
+    keep = _largest(state["_bn0.weight"], STEM)
+    out = {"stem.0.weight": state["_conv_stem.weight"][keep], **_bn(state, "_bn0", "stem.1", keep)}
+    for i, (lite, c_out, mid, _, _) in enumerate(BLOCKS):
+        src, dst = f"_blocks.{lite}", f"blocks.{i}"
+        if f"{src}._expand_conv.weight" in state:
+            mid_keep = _largest(state[f"{src}._bn0.weight"], mid)
+            w = state[f"{src}._expand_conv.weight"][mid_keep][:, keep]
+            out[f"{dst}._expand_conv.weight"] = w
+            out.update(_bn(state, f"{src}._bn0", f"{dst}._bn0", mid_keep))
+        else:
+            mid_keep = keep
+        out[f"{dst}._depthwise_conv.weight"] = state[f"{src}._depthwise_conv.weight"][mid_keep]
+        out.update(_bn(state, f"{src}._bn1", f"{dst}._bn1", mid_keep))
+        out[f"{dst}._project_conv.weight"] = state[f"{src}._project_conv.weight"][:, mid_keep]
+        out.update(_bn(state, f"{src}._bn2", f"{dst}._bn2"))
+        keep = torch.arange(c_out)
+    return out
