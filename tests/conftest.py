@@ -116,3 +116,17 @@ def default_onnx_segmenter():
     from personseg.inference.segmenter import Segmenter
 
     return Segmenter.load("default", backend="onnx")
+
+
+def val_mean_iou(seg, root: Path, n: int) -> float:
+    """Mean IoU of ``seg`` on the first ``n`` photos of ``root``'s val.txt, at each mask's size."""
+    from personseg.data import load_image, load_mask
+    from personseg.data.splits import load_root, read_split, select
+    from personseg.metrics import MetricAccumulator
+
+    acc = MetricAccumulator(seg.threshold)
+    for s in select(load_root(root), read_split(root / "val.txt")[:n], "val.txt"):
+        truth = load_mask(s.mask)
+        prob = seg.predict(load_image(s.image), size=truth.shape)
+        acc.update(prob > seg.threshold, truth.astype(bool))
+    return acc.compute()["mean_iou"]

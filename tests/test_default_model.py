@@ -7,14 +7,13 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, run
+from conftest import REPO, run, val_mean_iou
 
 from personseg.checkpoint import bundled_checkpoint, load_checkpoint
-from personseg.data import load_image, load_mask
-from personseg.data.splits import load_root, negative_split, read_split, select
+from personseg.data import load_image
+from personseg.data.splits import negative_split
 from personseg.data.synth import background_files
 from personseg.inference.run import sample_image
-from personseg.metrics import MetricAccumulator
 
 
 def test_bundled_weights_are_small_and_load_with_weights_only():
@@ -57,14 +56,7 @@ def test_predict_cutout_gives_an_rgba_png_of_the_photo_size(shared_data, tmp_pat
 def test_default_model_segments_real_validation_photos(shared_data, default_segmenter, name, floor):
     """A floor well under the measured figures (MODEL_CARD.md) on the first 12 val photos: a
     broken model, weights file or preprocessing falls far below it."""
-    root = shared_data / name
-    samples = select(load_root(root), read_split(root / "val.txt")[:12], "val.txt")
-    acc = MetricAccumulator(default_segmenter.threshold)
-    for s in samples:
-        truth = load_mask(s.mask)
-        prob = default_segmenter.predict(load_image(s.image), size=truth.shape)
-        acc.update(prob > default_segmenter.threshold, truth.astype(bool))
-    assert acc.compute()["mean_iou"] > floor
+    assert val_mean_iou(default_segmenter, shared_data / name, 12) > floor
 
 
 @pytest.mark.realdata

@@ -6,14 +6,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import run
+from conftest import run, val_mean_iou
 
 from personseg.checkpoint import bundled_checkpoint, bundled_onnx, load_checkpoint
-from personseg.data import load_image, load_mask
+from personseg.data import load_image
 from personseg.data.splits import load_root, negative_split, read_split, select
 from personseg.inference import segmenter as segmenter_module
 from personseg.inference.segmenter import Segmenter
-from personseg.metrics import MetricAccumulator
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +65,7 @@ def test_fast_model_on_auto_is_openvino_with_pytorchs_masks(shared_data, fast_to
 @pytest.mark.parametrize(("name", "floor"), [("ccp", 0.7), ("humanseg290", 0.6)])
 def test_fast_model_segments_real_validation_photos(shared_data, fast_auto, name, floor):
     """Floors well under the measured figures (MODEL_CARD.md) on the first 12 val photos."""
-    root = shared_data / name
-    samples = select(load_root(root), read_split(root / "val.txt")[:12], "val.txt")
-    acc = MetricAccumulator(fast_auto.threshold)
-    for s in samples:
-        truth = load_mask(s.mask)
-        prob = fast_auto.predict(load_image(s.image), size=truth.shape)
-        acc.update(prob > fast_auto.threshold, truth.astype(bool))
-    assert acc.compute()["mean_iou"] > floor
+    assert val_mean_iou(fast_auto, shared_data / name, 12) > floor
 
 
 @pytest.mark.realdata

@@ -29,6 +29,7 @@ from personseg.checkpoint import (
     load_checkpoint,
     resolve_checkpoint,
 )
+from personseg.config import ONNX_BACKENDS
 from personseg.inference.onnx_runner import METADATA_KEY, _ort
 from personseg.inference.segmenter import ImageLike, Segmenter, as_rgb
 from personseg.models import without_upsampling
@@ -206,8 +207,7 @@ def model_for_backend(model: str | Path, backend: str) -> str | Path:
     """The model file ``backend`` runs: for ``onnx`` and ``openvino``, a ``.pt`` or run
     directory is exported (fp32) beside itself first (:func:`onnx_for_checkpoint`); a bundled
     name, an ``.onnx`` file or another backend's model as it is."""
-    exports = backend in ("onnx", "openvino")
-    if exports and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
+    if backend in ONNX_BACKENDS and str(model) not in BUNDLED and Path(model).suffix != ".onnx":
         return onnx_for_checkpoint(model)
     return model
 

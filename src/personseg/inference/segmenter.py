@@ -200,8 +200,8 @@ class Segmenter:
         these two a bundled name gives its ONNX model and a ``.pt`` must be exported first
         (:func:`personseg.export.model_for_backend`); or ``auto``: ``fast`` on the fastest
         installed (:func:`fastest_backend`), else by the file's type (an ``.onnx`` on ONNX
-        Runtime, else PyTorch). ``input_size`` and ``threshold``
-        override the model's own (the size is checked against its divisor).
+        Runtime, else PyTorch). ``input_size`` and ``threshold`` override the model's own (the
+        size is checked against its divisor).
         """
         changes = {"input_size": input_size, "threshold": threshold}
         changes = {k: v for k, v in changes.items() if v is not None}
