@@ -39,7 +39,7 @@ def check(seg, root: Path, split: str) -> dict:
             if x1 <= x0 or y1 <= y0:
                 continue
             inside[y0:y1, x0:x1] = True
-            hit = marked[y0:y1, x0:x1].mean() >= RULE.min_box_fill
+            hit = bool(marked[y0:y1, x0:x1].mean() >= RULE.min_box_fill)
             found, boxes, photo_found = found + hit, boxes + 1, photo_found and hit
         all_found += photo_found
         outside.append(float((marked & ~inside).mean()))
