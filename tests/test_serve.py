@@ -7,25 +7,30 @@ PERSONSEG_REQUIRE_BROWSER=1 (set by .ci/run, which installs them) turns the skip
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 from badimages import bomb_png, encode, odd_pngs, photo_like, truncated_jpeg
-from conftest import ENV
+from conftest import REPO
+from pagetools import (
+    chromium,
+    free_port,
+    open_page,
+    pan,
+    read_image,
+    result_state,
+    running_server,
+    wait_for,
+    write_y4m,
+)
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[dev]'")
 from fastapi.testclient import TestClient
@@ -87,6 +92,54 @@ def test_health_models_page_and_openapi(client):
     docs = client.get("/docs")  # Swagger UI from the package, not from a CDN
     assert docs.status_code == 200 and "/swagger/swagger-ui-bundle.js" in docs.text
     assert "cdn" not in docs.text and client.get("/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def test_the_page_gets_the_fast_model_its_runtime_and_cross_origin_isolation(client):
+    from personseg.checkpoint import bundled_onnx, load_checkpoint
+
+    spec = load_checkpoint("fast").spec
+    info = client.get("/v1/browser").json()
+    assert info["name"] == "fast" and info["model"] == "/v1/browser/model.onnx"
+    assert (info["input_size"], info["divisor"], info["threshold"]) == (
+        spec.input_size, spec.divisor, spec.threshold,
+    )  # fmt: skip
+    assert info["mean"] == list(spec.mean) and info["std"] == list(spec.std)
+    model = client.get(info["model"])
+    assert model.content == bundled_onnx("fast").read_bytes()
+    types = {
+        "/static/ort/ort.wasm.min.mjs": "text/javascript",
+        "/static/ort/ort-wasm-simd-threaded.wasm": "application/wasm",
+        "/static/browser.js": "text/javascript",
+    }
+    for path, kind in types.items():
+        r = client.get(path)
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind), path
+    for path in ("/", "/v1/browser", info["model"], *types):  # WebAssembly threads need both
+        headers = client.get(path).headers
+        assert headers["cross-origin-opener-policy"] == "same-origin", path
+        assert headers["cross-origin-embedder-policy"] == "require-corp", path
+
+
+def test_the_vendored_onnxruntime_web_is_the_pinned_release_unchanged():
+    """The files match the SHA-256 sums written when they were fetched and checked against the
+    npm registry's integrity (benchmarks/vendor_ort_web.py), and that script's pin."""
+    import hashlib
+
+    from personseg.serve.pages import STATIC
+
+    folder = STATIC / "ort"
+    sums = dict(
+        reversed(line.split("  ")) for line in (folder / "SHA256SUMS").read_text().splitlines()
+    )
+    assert sorted(sums) == sorted(
+        ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
+    )
+    for name, digest in sums.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    script = (REPO / "benchmarks" / "vendor_ort_web.py").read_text()
+    version = (folder / "VERSION").read_text().split()[1]
+    assert f'VERSION = "{version}"' in script
+    assert "MIT License" in (folder / "LICENSE").read_text()
 
 
 @pytest.mark.parametrize("effect", EFFECTS)
@@ -269,38 +322,11 @@ def test_serve_user_errors_are_one_line(capsys):
 # --- one real server process on 127.0.0.1, shared by the process and browser tests ---
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """``personseg serve`` (ONNX Runtime, the bundled int8 model) on a free loopback port; its
-    log must hold no traceback when the module's tests are done."""
-    log_path = tmp_path_factory.mktemp("serve") / "server.log"
-    port = free_port()
-    cmd = [sys.executable, "-m", "personseg", "serve", "--port", str(port), "--backend", "onnx"]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=ENV)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
-                assert json.load(r)["status"] == "ok"
-            break
-        except (urllib.error.URLError, ConnectionError):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"personseg serve did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
-    yield SimpleNamespace(url=url, log=log_path)
-    proc.terminate()
-    proc.wait(20)
-    text = log_path.read_text()
-    assert "Traceback" not in text and " 500 " not in text, text
+    """``personseg serve`` (ONNX Runtime, the bundled int8 model) on a free loopback port."""
+    with running_server(tmp_path_factory.mktemp("serve"), "--backend", "onnx") as running:
+        yield running
 
 
 def api_cutout(url: str, data: bytes) -> bytes:
@@ -322,21 +348,6 @@ def test_a_real_server_cuts_out_what_predict_writes(server, tmp_path, capsys):
 
 # --- the page in Debian's headless Chromium ---
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-
-def write_y4m(path: Path, rgb: np.ndarray, n: int = 10) -> list[np.ndarray]:
-    """A Y4M clip (I420, 320x240, 10 frames/s) of a photo panning slowly, for Chromium's fake
-    camera; returns its frames (RGB)."""
-    h, w = 240, 320
-    base = cv2.resize(rgb, (w + n * 4, round((w + n * 4) * rgb.shape[0] / rgb.shape[1])))
-    frames = [np.ascontiguousarray(base[:h, i * 4 : i * 4 + w]) for i in range(n)]
-    with path.open("wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
-    return frames
-
 
 def sharpness(rgb: np.ndarray) -> float:
     """Variance of the Laplacian of the grey image: fine detail, which a blur removes."""
@@ -346,94 +357,30 @@ def sharpness(rgb: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """One headless Chromium session for the page tests, its camera a clip of the photo."""
-    missing = [
-        name for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)) if not path
-    ]
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing.append("selenium (pip install -e '.[dev]')")
-    if missing:
-        reason = (
-            f"browser tests need {', '.join(missing)} (apt-get install chromium chromium-driver)"
-        )
-        if os.environ.get("PERSONSEG_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + "; PERSONSEG_REQUIRE_BROWSER=1 requires them")
-        pytest.skip(reason)
     folder = tmp_path_factory.mktemp("chromium")
     rgb = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
-    frames = write_y4m(folder / "clip.y4m", rgb)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        f"--user-data-dir={folder / 'profile'}",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={folder / 'clip.y4m'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_script_timeout(30)
+    frames = pan(rgb)
+    write_y4m(folder / "clip.y4m", frames)
+    driver = chromium(folder, folder / "clip.y4m")
     size = (frames[0].shape[1], frames[0].shape[0])
     yield SimpleNamespace(driver=driver, clip_size=size, clip_frames=frames)
     driver.quit()
 
 
-READ_IMAGE = """
-const done = arguments[arguments.length - 1];
-fetch(document.querySelector(arguments[0]).src)
-  .then((r) => r.arrayBuffer())
-  .then((buf) => {
-    const bytes = new Uint8Array(buf);
-    let s = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) {
-      s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-    }
-    done(btoa(s));
-  })
-  .catch((e) => done("ERROR " + e));
-"""
-
-
-def wait_for(condition, seconds: float = 30.0, what: str = "the page"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def read_image(driver, selector: str) -> bytes:
-    data = driver.execute_async_script(READ_IMAGE, selector)
-    assert not data.startswith("ERROR"), data
-    return base64.b64decode(data)
+def server_mode(driver, url: str) -> None:
+    """The page, set to send its work to the server."""
+    open_page(driver, url)
+    driver.execute_script("document.getElementById('mode').value = 'server'")
 
 
 def test_the_page_cuts_out_a_photo_in_chromium(browser, server):
     from selenium.webdriver.common.by import By
 
     d = browser.driver
-    d.get(server.url + "/")
+    server_mode(d, server.url)
     assert "personseg" in d.title
     d.find_element(By.ID, "files").send_keys(str(PHOTO))
-    state = wait_for(
-        lambda: d.execute_script(
-            "const r = document.querySelector('.result'); return r && r.dataset.state"
-        ),
-        what="the result of the photo",
-    )
+    state = wait_for(lambda: result_state(d), what="the result of the photo")
     status = d.find_element(By.CSS_SELECTOR, ".result .status").text
     assert state == "done", status
     shown = read_image(d, ".result .after")
@@ -459,14 +406,14 @@ def test_the_live_tab_streams_the_camera_through_the_server(browser, server):
     from selenium.webdriver.common.by import By
 
     d = browser.driver
-    d.get(server.url + "/")
+    server_mode(d, server.url)
     d.find_element(By.ID, "tab-live").click()
     d.find_element(By.ID, "live-start").click()
     wait_for(lambda: int(d.find_element(By.ID, "frames").text) >= 5, 60, "5 processed frames")
     frame = decode(read_image(d, "#live-out"))
     assert frame.shape == (browser.clip_size[1], browser.clip_size[0], 3)
     assert float(d.find_element(By.ID, "fps").text) > 0
-    assert d.find_element(By.ID, "live-status").text == "streaming"
+    assert d.find_element(By.ID, "live-status").text == "streaming to the server"
     # the background (the wall, top right) comes back blurred: far less fine detail than in
     # any frame of the clip the camera played
     detail = [sharpness(f[:60, 240:]) for f in browser.clip_frames]

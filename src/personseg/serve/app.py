@@ -71,6 +71,7 @@ def create_app(
     app.include_router(info.router(settings, seg, work))
     app.include_router(stream.router(settings, seg, work))
     app.include_router(pages.router)
+    app.middleware("http")(pages.isolate)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.mount("/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
     return app
