@@ -2,7 +2,7 @@
 // (browser.js, ONNX Runtime Web on WebAssembly: no photo or frame leaves the machine); "on the
 // server" sends photos to POST /v1/segment and camera frames over WS /v1/stream.
 // Plain JavaScript served by the package itself: no CDN, works offline.
-import { BrowserSegmenter, drawEffect } from "./browser.js";
+import { BrowserSegmenter, drawEffect, drawFrame } from "./browser.js";
 
 const $ = (id) => document.getElementById(id);
 let frames = 0;       // processed camera frames (read by the browser tests)
@@ -172,6 +172,7 @@ async function startLive() {
 function liveInBrowser(video, session) {
   const canvas = $("live-canvas"), times = [];
   const effect = $("effect").value;
+  let frame = null;
   browserSeg.reset();
   $("live-status").textContent = "running in this browser";
   const next = (step) => (video.requestVideoFrameCallback
@@ -181,12 +182,16 @@ function liveInBrowser(video, session) {
     if (video.videoWidth) {
       const scale = Math.min(1, 640 / video.videoWidth);
       const w = Math.round(video.videoWidth * scale), h = Math.round(video.videoHeight * scale);
-      const image = imageDataOf(video, w, h);
-      const prob = browserSeg.smooth(image, await browserSeg.predict(image), 0.5);
+      if (!frame || frame.width !== w || frame.height !== h) frame = new OffscreenCanvas(w, h);
+      frame.getContext("2d").drawImage(video, 0, 0, w, h);  // the video frame read once
+      const small = await browserSeg.predictFrame(frame, w, h, 0.5);
       if (live !== session) return;
-      drawEffect(canvas, image, prob, effect, {
-        threshold: browserSeg.spec.threshold, color: $("bg-color").value, onColor: true,
+      const t1 = performance.now();
+      drawFrame(canvas, frame, w, h, small, effect, {
+        threshold: browserSeg.spec.threshold, color: $("bg-color").value,
       });
+      const stages = { ...browserSeg.timings, effect: performance.now() - t1 };
+      $("live-stages").textContent = Object.entries(stages).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ") + " ms";
       countFrame(times);
     }
     next(step);
