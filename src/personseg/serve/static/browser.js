@@ -345,6 +345,15 @@ export class BrowserSegmenter {
     this.timings = {};
   }
 
+  // The network's probabilities (sigmoid of its logits, at its stride) for one input
+  async probabilities(input, shape) {
+    const feeds = { [this.session.inputNames[0]]: new ort.Tensor("float32", input, shape) };
+    const out = (await this.session.run(feeds))[this.session.outputNames[0]];
+    const [mh, mw] = out.dims.slice(-2), logits = out.data, prob = new Float32Array(mh * mw);
+    for (let i = 0; i < prob.length; i++) prob[i] = 1 / (1 + Math.exp(-logits[i]));
+    return { prob, mh, mw };
+  }
+
   // Probability map (H·W Float32Array, refined) of an ImageData, as Segmenter.predict.
   // options.source: the frame as a canvas image source, resized by the browser (live video);
   // options.smoothing: video.TemporalSmoother's strength, on the map at the guide shape, where
@@ -355,10 +364,7 @@ export class BrowserSegmenter {
     const { input, shape, box } = options.source
       ? prepareFrom(options.source, w, h, this.spec) : prepare(imageData, this.spec);
     const t1 = performance.now();
-    const feeds = { [this.session.inputNames[0]]: new ort.Tensor("float32", input, shape) };
-    const out = (await this.session.run(feeds))[this.session.outputNames[0]];
-    const [mh, mw] = out.dims.slice(-2), logits = out.data, prob = new Float32Array(mh * mw);
-    for (let i = 0; i < prob.length; i++) prob[i] = 1 / (1 + Math.exp(-logits[i]));
+    const { prob, mh, mw } = await this.probabilities(input, shape);
     const t2 = performance.now();
     const [gh, gw] = guideShape(h, w, this.spec.guide_size);
     const guide = options.source ? greyFrom(options.source, gw, gh) : guideGrey(imageData, gw, gh);
@@ -375,10 +381,7 @@ export class BrowserSegmenter {
   async predictFrame(source, w, h, smoothing = 0) {
     const t0 = performance.now(), { input, shape, box } = prepareFrom(source, w, h, this.spec);
     const t1 = performance.now();
-    const feeds = { [this.session.inputNames[0]]: new ort.Tensor("float32", input, shape) };
-    const out = (await this.session.run(feeds))[this.session.outputNames[0]];
-    const [mh, mw] = out.dims.slice(-2), logits = out.data, prob = new Float32Array(mh * mw);
-    for (let i = 0; i < prob.length; i++) prob[i] = 1 / (1 + Math.exp(-logits[i]));
+    const { prob, mh, mw } = await this.probabilities(input, shape);
     const t2 = performance.now();
     const [gh, gw] = guideShape(h, w, this.spec.guide_size), guide = greyFrom(source, gw, gh);
     let small = unletterbox(prob, mw, mh, box, gh, gw, shape[3] / mw);
