@@ -10,6 +10,7 @@ frame rate.
 Needs Debian's chromium and chromium-driver, selenium (the dev extra) and ../shared/data:
 
     python benchmarks/browser_page.py --data ../shared/data [--only parity|live] [--json out.json]
+        [--screenshot docs/images/page-live.png]
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def browser(folder: Path, clip: Path | None) -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+    flags += ["--window-size=1280,760"]
     flags += [f"--user-data-dir={folder / 'profile'}", "--use-fake-ui-for-media-stream"]
     flags += ["--use-fake-device-for-media-stream"]
     if clip:
@@ -112,7 +114,7 @@ def live_clip(path: Path, data: Path, seconds: int = 4, fps: int = 30) -> None:
                 f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
 
 
-def live(d: webdriver.Chrome, url: str, seconds: float) -> dict:
+def live(d: webdriver.Chrome, url: str, seconds: float, screenshot: str | None = None) -> dict:
     open_page(d, url)
     d.execute_script("document.getElementById('effect').value = 'blur'")
     d.find_element(By.ID, "tab-live").click()
@@ -125,6 +127,8 @@ def live(d: webdriver.Chrome, url: str, seconds: float) -> dict:
         readings.append(float(d.find_element(By.ID, "fps").text))
     frames = int(d.find_element(By.ID, "frames").text) - first
     elapsed = time.monotonic() - t0
+    if screenshot:
+        d.save_screenshot(screenshot)
     status = d.find_element(By.ID, "live-status").text
     stages = d.find_element(By.ID, "live-stages").text
     d.find_element(By.ID, "live-stop").click()
@@ -147,6 +151,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--port", type=int, default=8781)
     ap.add_argument("--json")
+    ap.add_argument("--screenshot", help="a PNG of the page at the end of the live run")
     args = ap.parse_args()
     results: dict = {"machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +169,7 @@ def main() -> None:
                 if args.only in (None, "parity"):
                     results["parity"] = parity(d, url, args.data)
                 if args.only in (None, "live"):
-                    results["live"] = live(d, url, args.seconds)
+                    results["live"] = live(d, url, args.seconds, args.screenshot)
                     print(results["live"], flush=True)
             finally:
                 d.quit()

@@ -32,7 +32,7 @@ async function loadBrowserModel() {
     const info = await response.json();
     browserSeg = await BrowserSegmenter.load(info);
     const threads = browserSeg.threads === 1 ? "1 thread" : `${browserSeg.threads} threads`;
-    $("mode-status").textContent = `in-browser: ${info.name} model, WebAssembly, ${threads}`;
+    $("mode-status").textContent = `in-browser: ${info.name} model, WebAssembly in a worker, ${threads}`;
   } catch (err) {
     browserError = String(err.message || err);
     browserSeg = null;
@@ -172,27 +172,33 @@ async function startLive() {
 function liveInBrowser(video, session) {
   const canvas = $("live-canvas"), times = [];
   const effect = $("effect").value;
-  let frame = null;
   browserSeg.reset();
   $("live-status").textContent = "running in this browser";
   const next = (step) => (video.requestVideoFrameCallback
     ? video.requestVideoFrameCallback(step) : requestAnimationFrame(step));
-  const step = async () => {
+  // two frames in flight: while the model (in ONNX Runtime's worker) runs on one, the page
+  // finishes and draws the one before; they complete in order
+  let busy = 0;
+  const step = () => {
     if (live !== session) return;
-    if (video.videoWidth) {
+    if (video.videoWidth && busy < 2) {
       const scale = Math.min(1, 640 / video.videoWidth);
       const w = Math.round(video.videoWidth * scale), h = Math.round(video.videoHeight * scale);
-      if (!frame || frame.width !== w || frame.height !== h) frame = new OffscreenCanvas(w, h);
+      const frame = new OffscreenCanvas(w, h);
       frame.getContext("2d").drawImage(video, 0, 0, w, h);  // the video frame read once
-      const small = await browserSeg.predictFrame(frame, w, h, 0.5);
-      if (live !== session) return;
-      const t1 = performance.now();
-      drawFrame(canvas, frame, w, h, small, effect, {
-        threshold: browserSeg.spec.threshold, color: $("bg-color").value,
-      });
-      const stages = { ...browserSeg.timings, effect: performance.now() - t1 };
-      $("live-stages").textContent = Object.entries(stages).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ") + " ms";
-      countFrame(times);
+      busy += 1;
+      browserSeg.predictFrame(frame, w, h, 0.5).then((small) => {
+        if (live !== session) return;
+        const t1 = performance.now();
+        drawFrame(canvas, frame, w, h, small, effect, {
+          threshold: browserSeg.spec.threshold, color: $("bg-color").value,
+        });
+        const stages = { ...browserSeg.timings, effect: performance.now() - t1 };
+        $("live-stages").textContent = Object.entries(stages).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ") + " ms";
+        countFrame(times);
+      }).catch((err) => {
+        $("live-status").textContent = `in-browser error: ${err.message || err}`;
+      }).finally(() => { busy -= 1; });
     }
     next(step);
   };
