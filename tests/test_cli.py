@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import fields
@@ -423,3 +424,27 @@ def test_end_to_end_on_real_images(tmp_path, shared_data):
 def test_data_check_cli_reports_mismatches_without_failing(shared_data):
     proc = run("data", "check", str(shared_data / "humanseg290"))
     assert "198 mask(s) differ in size" in proc.stdout and "result: OK" in proc.stdout
+
+
+def test_doctor_checks_the_fast_model_and_the_pages_runtime(tmp_path, monkeypatch):
+    from personseg import doctor
+
+    assert doctor.check_bundled_fast().status == "OK"
+    assert doctor.check_page_runtime() == doctor.Check(
+        "OK", "page runtime", "onnxruntime-web 1.31.1 (the page's in-browser mode)"
+    )
+    # a damaged copy: one byte of the WebAssembly runtime changed
+    real = Path(doctor.__file__).parent / "serve" / "static" / "ort"
+    fake = tmp_path / "personseg"
+    (fake / "serve" / "static").mkdir(parents=True)
+    shutil.copytree(real, fake / "serve" / "static" / "ort")
+    wasm = fake / "serve" / "static" / "ort" / "ort-wasm-simd-threaded.wasm"
+    data = bytearray(wasm.read_bytes())
+    data[1000] ^= 1
+    wasm.write_bytes(bytes(data))
+    monkeypatch.setattr(doctor, "__file__", str(fake / "doctor.py"))
+    check = doctor.check_page_runtime()
+    assert (
+        check.status == "FIX"
+        and "ort-wasm-simd-threaded.wasm is not the vendored file" in check.detail
+    )

@@ -4,12 +4,14 @@ Each line is OK, INFO (optional) or FIX (with what to do)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import sys
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -127,6 +129,35 @@ def check_bundled_onnx() -> Check:
     return Check("OK", "bundled ONNX model", "int8, loads and predicts (--backend onnx)")
 
 
+def check_bundled_fast() -> Check:
+    """The bundled fast model (``--model fast``) on the backend ``auto`` gives it."""
+    try:
+        seg = Segmenter.load("fast")
+        prob = seg.predict(np.zeros((64, 48, 3), np.uint8))
+    except (OSError, ValueError, RuntimeError) as err:  # RuntimeError: a backend's own
+        return Check("FIX", "bundled fast model", f"{err}; reinstall personseg")
+    if prob.shape != (64, 48) or not bool(np.isfinite(prob).all()):
+        return Check("FIX", "bundled fast model", "gives bad output; reinstall personseg")
+    return Check("OK", "bundled fast model", f"loads and predicts on {seg.backend} (--model fast)")
+
+
+def check_page_runtime() -> Check:
+    """The page's copy of ONNX Runtime Web (in-browser mode) is whole: its files match the
+    SHA-256 sums written when they were vendored."""
+    folder = Path(__file__).parent / "serve" / "static" / "ort"
+    try:
+        sums = (folder / "SHA256SUMS").read_text().split("\n")
+        version = (folder / "VERSION").read_text().split("\n")[0]
+        for line in filter(None, sums):
+            digest, name = line.split("  ")
+            if hashlib.sha256((folder / name).read_bytes()).hexdigest() != digest:
+                raise ValueError(f"{name} is not the vendored file")
+    except (OSError, ValueError) as err:
+        detail = f"{err}; the page's in-browser mode cannot run: reinstall personseg"
+        return Check("FIX", "page runtime", detail)
+    return Check("OK", "page runtime", f"{version} (the page's in-browser mode)")
+
+
 def check_openvino() -> Check:
     """OpenVINO's version, and the bundled int8 ONNX model on it (``--backend openvino``);
     INFO when OpenVINO is not installed."""
@@ -195,7 +226,9 @@ def run_checks(data_root: str | None = None) -> list[Check]:
         *(partial(check_model, name) for name in list_models()),
         check_bundled_model,
         check_bundled_onnx,
+        check_bundled_fast,
         check_openvino,
+        check_page_runtime,
         check_pretrained,
         partial(check_data_root, data_root),
     ]
