@@ -5,6 +5,7 @@ the guided filter. (The whole page is tested in Chromium: tests/test_page_browse
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -17,7 +18,16 @@ from personseg.inference.effects import GUIDE_SIZE, guide_shape, guided_filter
 from personseg.serve.pages import STATIC
 
 NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
+
+
+@pytest.fixture(autouse=True)
+def need_node() -> None:
+    """Skip without Node.js, unless PERSONSEG_REQUIRE_BROWSER=1 (.ci/run installs it)."""
+    if NODE is None:
+        reason = "Node.js is not installed (apt-get install nodejs)"
+        if os.environ.get("PERSONSEG_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + "; PERSONSEG_REQUIRE_BROWSER=1 requires it")
+        pytest.skip(reason)
 
 
 def run_js(body: str, data: dict) -> object:
@@ -86,3 +96,38 @@ def test_the_guided_filter_is_pythons():
     got = np.asarray(out, np.float32).reshape(h, w)
     want = np.clip(guided_filter(grey, prob, 2, 1e-3, max(gh, gw)), 0, 1)
     assert np.abs(got - want).max() < 2e-3
+
+
+def test_the_stride_4_warp_and_the_motion_grey_are_pythons():
+    """unletterbox (the map at stride 4 back into the picture's box) and smoothed_grey."""
+    from personseg.data.geometry import unletterbox
+    from personseg.inference.video import smoothed_grey
+
+    rng = np.random.default_rng(3)
+    prob = rng.random((56, 80), dtype=np.float32)
+    box, shape = (0, 10, 224, 299), (288, 384)
+    grey = rng.integers(0, 256, (37, 53), dtype=np.uint8)
+    out = run_js(
+        "const out = [Array.from(m.internals.unletterbox(Float32Array.from(D.prob), 80, 56, "
+        "D.box, D.h, D.w, 4)), Array.from(m.internals.blurredGrey({data: "
+        "Float32Array.from(D.grey), width: 53, height: 37}))];",
+        {"prob": prob.ravel().tolist(), "box": box, "h": shape[0], "w": shape[1],
+         "grey": grey.ravel().tolist()},
+    )  # fmt: skip
+    warp = np.asarray(out[0], np.float32).reshape(shape)
+    assert np.abs(warp - unletterbox(prob, box, shape, 4)).max() < 0.02  # OpenCV: 1/32 px steps
+    blurred = np.asarray(out[1]).reshape(grey.shape)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    assert np.abs(blurred - smoothed_grey(rgb).astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("src, dst", [((2, 1), (1, 1)), ((1, 2), (1, 1)), ((3, 5), (2, 2))])
+def test_area_resize_of_tiny_images_is_pythons(src, dst):
+    image = np.arange(src[0] * src[1] * 3, dtype=np.uint8).reshape(*src, 3) * 7
+    out = run_js(
+        "const img = {data: Float32Array.from(D.pixels), width: D.w, height: D.h, stride: 3, "
+        "channels: 3};\nconst out = Array.from(m.areaResize(img, D.nw, D.nh).data);",
+        {"pixels": image.ravel().tolist(), "w": src[1], "h": src[0], "nw": dst[1], "nh": dst[0]},
+    )
+    want = area_resize(image, (dst[1], dst[0])).astype(int).reshape(dst[0], dst[1], 3)
+    assert np.abs(np.asarray(out).reshape(want.shape) - want).max() <= 1

@@ -54,14 +54,14 @@ def _browser_or_404() -> tuple[str, dict[str, Any]]:
 
 
 @router.get("/v1/browser")
-async def browser() -> dict[str, Any]:
+def browser() -> dict[str, Any]:  # plain def: the first call reads a checkpoint, off the loop
     """The model the page runs in in-browser mode (the bundled fast model): its ONNX file's
     address and the numbers its pre- and post-processing need."""
     return _browser_or_404()[1]
 
 
 @router.get("/v1/browser/model.onnx", include_in_schema=False)
-async def browser_onnx() -> FileResponse:
+def browser_onnx() -> FileResponse:
     return FileResponse(_browser_or_404()[0], media_type="application/octet-stream")
 
 

@@ -9,6 +9,7 @@ let frames = 0;       // processed camera frames (read by the browser tests)
 let live = null;      // {stream, ws?} while the Live tab runs
 let browserSeg = null;  // the in-browser model once loaded
 let browserError = "";  // why in-browser mode is unavailable, if it is
+let browserReady = null;  // settles once in-browser mode is loaded or known unavailable
 
 function mode() { return $("mode").value; }
 
@@ -50,7 +51,12 @@ function imageDataOf(source, width, height) {
 }
 
 async function imageOfFile(file) {
-  const bitmap = await createImageBitmap(file);
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    throw new Error(`${file.name}: this browser cannot decode it; choose "on the server" (Runs)`);
+  }
   const data = imageDataOf(bitmap, bitmap.width, bitmap.height);
   bitmap.close();
   return data;
@@ -99,6 +105,7 @@ async function segmentFile(file) {
   const status = row.querySelector(".status");
   const params = options();
   try {
+    if (mode() === "browser") await browserReady;  // never the server while the model loads
     const inBrowser = mode() === "browser" && browserSeg;
     const { blob, note } = await (inBrowser ? segmentInBrowser : segmentOnServer)(file, params);
     const after = row.querySelector(".after");
@@ -161,6 +168,7 @@ async function startLive() {
   $("live-stop").disabled = false;
   $("mode").disabled = true;
   status.classList.remove("error");
+  if (mode() === "browser") await browserReady;
   const inBrowser = mode() === "browser" && browserSeg;
   $("live-canvas").hidden = !inBrowser;
   $("live-out").hidden = inBrowser;
@@ -178,13 +186,17 @@ function liveInBrowser(video, session) {
     ? video.requestVideoFrameCallback(step) : requestAnimationFrame(step));
   // two frames in flight: while the model (in ONNX Runtime's worker) runs on one, the page
   // finishes and draws the one before; they complete in order
-  let busy = 0;
+  let busy = 0, turn = 0;
+  const frames2 = [null, null];
   const step = () => {
     if (live !== session) return;
     if (video.videoWidth && busy < 2) {
       const scale = Math.min(1, 640 / video.videoWidth);
       const w = Math.round(video.videoWidth * scale), h = Math.round(video.videoHeight * scale);
-      const frame = new OffscreenCanvas(w, h);
+      frames2[turn] = frames2[turn] || new OffscreenCanvas(w, h);
+      const frame = frames2[turn];  // two canvases: one per frame in flight
+      turn = 1 - turn;
+      if (frame.width !== w || frame.height !== h) { frame.width = w; frame.height = h; }
       frame.getContext("2d").drawImage(video, 0, 0, w, h);  // the video frame read once
       busy += 1;
       browserSeg.predictFrame(frame, w, h, 0.5).then((small) => {
@@ -197,7 +209,7 @@ function liveInBrowser(video, session) {
         $("live-stages").textContent = Object.entries(stages).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ") + " ms";
         countFrame(times);
       }).catch((err) => {
-        $("live-status").textContent = `in-browser error: ${err.message || err}`;
+        if (live === session) $("live-status").textContent = `in-browser error: ${err.message || err}`;
       }).finally(() => { busy -= 1; });
     }
     next(step);
@@ -282,7 +294,7 @@ function init() {
     $("model").textContent = `server: model ${m.name} (${m.architecture}, ${m.backend})`;
   }).catch(() => {});
   document.body.dataset.ready = "loading";
-  loadBrowserModel().finally(() => { document.body.dataset.ready = "yes"; });
+  browserReady = loadBrowserModel().finally(() => { document.body.dataset.ready = "yes"; });
 }
 
 init();

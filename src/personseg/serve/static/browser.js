@@ -132,22 +132,16 @@ function guideGrey(imageData, gw, gh) {
 
 // The same from a video frame resized by the browser
 function greyFrom(source, gw, gh) {
-  const { data } = canvasPixels(source, gw, gh), n = gw * gh, grey = new Float32Array(n);
+  const { data } = canvasPixels(source, gw, gh, "guide"), n = gw * gh, grey = new Float32Array(n);
   for (let i = 0, j = 0; i < n; i++, j += 4) {
     grey[i] = Math.round(0.299 * data[j] + 0.587 * data[j + 1] + 0.114 * data[j + 2]);
   }
   return grey;
 }
 
-// A canvas image source drawn at (w, h) and read back, on a canvas kept for that size
-const scratch = new Map();
-export function canvasPixels(source, w, h) {
-  const key = `${w}x${h}`;
-  if (!scratch.has(key)) {
-    const canvas = new OffscreenCanvas(w, h);
-    scratch.set(key, canvas.getContext("2d", { willReadFrequently: true }));
-  }
-  const ctx = scratch.get(key);
+// A canvas image source drawn at (w, h) and read back (on a canvas kept per use)
+export function canvasPixels(source, w, h, name = "pixels") {
+  const ctx = layerOf(w, h, name);
   ctx.imageSmoothingQuality = "medium";
   ctx.drawImage(source, 0, 0, w, h);
   return ctx.getImageData(0, 0, w, h);
@@ -190,7 +184,7 @@ export function prepare(imageData, spec) {
 // of the time of the exact resize above; the masks differ a little more from Python's)
 function prepareFrom(source, w, h, spec) {
   const fit = fitBox(h, w, spec), [, , nh, nw] = fit.box;
-  return normalised(canvasPixels(source, nw, nh).data, 4, fit, spec);
+  return normalised(canvasPixels(source, nw, nh, "input").data, 4, fit, spec);
 }
 
 // geometry.unletterbox with a stride: the map (mh, mw) sampled by one bilinear warp at (h, w)
@@ -329,6 +323,9 @@ export class BrowserSegmenter {
   // info: GET /v1/browser (the model's URL and spec); threads where the page is isolated
   static async load(info) {
     if (typeof WebAssembly !== "object") throw new Error("this browser has no WebAssembly");
+    if (typeof OffscreenCanvas !== "function" || !new OffscreenCanvas(1, 1).getContext("2d")) {
+      throw new Error("this browser has no OffscreenCanvas 2D");
+    }
     ort = ort || await import("./ort/ort.wasm.min.mjs");
     ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
     // The model runs in ONNX Runtime's worker, so the page's own work on one frame overlaps
@@ -385,6 +382,7 @@ export class BrowserSegmenter {
   // only, {map, width, height}, for drawFrame to scale with the canvas. The browser resizes
   // the frame for the model and the guide; the guided filter is applied at the guide shape.
   async predictFrame(source, w, h, smoothing = 0) {
+    const generation = this.generation;
     const t0 = performance.now(), { input, shape, box } = prepareFrom(source, w, h, this.spec);
     const t1 = performance.now();
     const { prob, mh, mw } = await this.probabilities(input, shape);
@@ -392,7 +390,7 @@ export class BrowserSegmenter {
     const [gh, gw] = guideShape(h, w, this.spec.guide_size), guide = greyFrom(source, gw, gh);
     let small = unletterbox(prob, mw, mh, box, gh, gw, shape[3] / mw);
     const t3 = performance.now();
-    if (smoothing) small = this.smooth(guide, gw, gh, small, smoothing);
+    if (smoothing && generation === this.generation) small = this.smooth(guide, gw, gh, small, smoothing);
     const t4 = performance.now();
     const { A, B } = guidedCoefficients(guide, small, gw, gh);
     for (let i = 0; i < small.length; i++) {
@@ -407,18 +405,23 @@ export class BrowserSegmenter {
 
   smooth(guide, w, h, prob, strength) {
     const grey = blurredGrey({ data: guide, width: w, height: h });
-    if (this.prevGrey && this.prevGrey.length === grey.length) {
+    if (this.prevGrey && this.prevShape === `${w}x${h}`) {
       const prev = this.prevGrey, last = this.prevProb;
       for (let i = 0; i < grey.length; i++) {
         if (Math.abs(grey[i] - prev[i]) < STILL_THRESHOLD) prob[i] -= strength * (prob[i] - last[i]);
       }
     }
     this.prevGrey = grey;
-    this.prevProb = prob;
+    this.prevProb = prob.slice();  // the caller refines prob in place
+    this.prevShape = `${w}x${h}`;
     return prob;
   }
 
-  reset() { this.prevGrey = this.prevProb = null; }
+  // a new video: frames of the last one still in the worker no longer smooth or are smoothed
+  reset() {
+    this.prevGrey = this.prevProb = null;
+    this.generation = (this.generation || 0) + 1;
+  }
 }
 
 // video.smoothed_grey: grey levels through OpenCV's 5x5 Gaussian (1 4 6 4 1)/16, reflect-101
@@ -496,7 +499,7 @@ export function drawEffect(canvas, imageData, prob, effect, options = {}) {
   }
   // the person: the image with the alpha matte as its transparency
   const alpha = alphaOf(prob, t), person = new ImageData(new Uint8ClampedArray(data), w, h);
-  for (let i = 0, p = person.data; i < n; i++) p[4 * i + 3] = alpha[i] * 255 + 0.5;  // rounded
+  for (let i = 0, p = person.data; i < n; i++) p[4 * i + 3] = alpha[i] * 255;  // Uint8ClampedArray rounds
   if (effect === "cutout" && !options.onColor) {
     ctx.putImageData(person, 0, 0);
     return;
@@ -510,7 +513,7 @@ export function drawEffect(canvas, imageData, prob, effect, options = {}) {
     ctx.fillStyle = options.color || "#2e7dd1";
     ctx.fillRect(0, 0, w, h);
   }
-  const layer = layerOf(w, h);
+  const layer = layerOf(w, h, "photo");
   layer.putImageData(person, 0, 0);
   ctx.drawImage(layer.canvas, 0, 0);
 }
@@ -525,10 +528,13 @@ export function drawFrame(canvas, source, w, h, { map, width: gw, height: gh }, 
   const ctx = canvas.getContext("2d"), n = gw * gh;
   const small = new ImageData(gw, gh), d = small.data;
   if (effect === "mask" || effect === "overlay") {
-    for (let i = 0; i < n; i++) { d[4 * i] = d[4 * i + 1] = d[4 * i + 2] = map[i] * 255; d[4 * i + 3] = 255; }
+    for (let i = 0; i < n; i++) {  // mask: 0/255 at the threshold; overlay: the map
+      d[4 * i] = d[4 * i + 1] = d[4 * i + 2] = effect === "mask" ? (map[i] > t ? 255 : 0) : map[i] * 255;
+      d[4 * i + 3] = 255;
+    }
   } else {
     const alpha = alphaOf(map, t);
-    for (let i = 0; i < n; i++) d[4 * i + 3] = alpha[i] * 255 + 0.5;
+    for (let i = 0; i < n; i++) d[4 * i + 3] = alpha[i] * 255;
   }
   const mask = layerOf(gw, gh, "map");
   mask.putImageData(small, 0, 0);
@@ -584,14 +590,19 @@ export function drawFrame(canvas, source, w, h, { map, width: gw, height: gh }, 
   ctx.drawImage(person.canvas, 0, 0);
 }
 
-// a canvas kept per size for drawing layers
+// a canvas kept per use for drawing layers, resized to each image (photos vary in size)
 const layers = new Map();
 function layerOf(w, h, name = "") {
-  const key = `${name}:${w}x${h}`;
-  if (!layers.has(key)) {
-    layers.set(key, new OffscreenCanvas(w, h).getContext("2d", { willReadFrequently: name !== "person" }));
+  let ctx = layers.get(name);
+  if (!ctx) {
+    ctx = new OffscreenCanvas(w, h).getContext("2d", { willReadFrequently: name !== "person" });
+    layers.set(name, ctx);
   }
-  return layers.get(key);
+  if (ctx.canvas.width !== w || ctx.canvas.height !== h) {  // resizing also clears it
+    ctx.canvas.width = w;
+    ctx.canvas.height = h;
+  }
+  return ctx;
 }
 
 // effects.cover: a background image drawn scaled to cover (w, h), centred, the rest cropped
@@ -617,7 +628,7 @@ function blurredBackground(imageData, alpha, strength) {
   const sigma = Math.min(strength / 1000, 1) * Math.max(w, h);
   const k = Math.max(1, Math.min(Math.floor(sigma / 4), w, h));
   const sw = Math.max(1, Math.round(w / k)), sh = Math.max(1, Math.round(h / k));
-  const src = layerOf(w, h), small = new OffscreenCanvas(sw, sh);
+  const src = layerOf(w, h, "photo-weighted"), small = new OffscreenCanvas(sw, sh);
   src.putImageData(weighted, 0, 0);
   small.getContext("2d").drawImage(src.canvas, 0, 0, sw, sh);
   const blurred = new OffscreenCanvas(sw, sh);
