@@ -2,7 +2,7 @@
 // (browser.js, ONNX Runtime Web on WebAssembly: no photo or frame leaves the machine); "on the
 // server" sends photos to POST /v1/segment and camera frames over WS /v1/stream.
 // Plain JavaScript served by the package itself: no CDN, works offline.
-import { BrowserSegmenter, drawEffect, drawFrame } from "./browser.js";
+import { BrowserSegmenter, canvasPixels, drawEffect, drawFrame } from "./browser.js";
 
 const $ = (id) => document.getElementById(id);
 let frames = 0;       // processed camera frames (read by the browser tests)
@@ -43,13 +43,6 @@ async function loadBrowserModel() {
   }
 }
 
-function imageDataOf(source, width, height) {
-  const canvas = new OffscreenCanvas(width, height);
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(source, 0, 0, width, height);
-  return ctx.getImageData(0, 0, width, height);
-}
-
 async function imageOfFile(file) {
   let bitmap;
   try {
@@ -57,7 +50,7 @@ async function imageOfFile(file) {
   } catch {
     throw new Error(`${file.name}: this browser cannot decode it; choose "on the server" (Runs)`);
   }
-  const data = imageDataOf(bitmap, bitmap.width, bitmap.height);
+  const data = canvasPixels(bitmap, bitmap.width, bitmap.height, "photo-in");
   bitmap.close();
   return data;
 }

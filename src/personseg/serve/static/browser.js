@@ -115,11 +115,14 @@ function scaleTo(img, nw, nh) {
   return resample(img, axisTaps(img.width, nw, false), axisTaps(img.height, nh, false), true);
 }
 
-// grey levels of an RGBA ImageData, as OpenCV's COLOR_RGB2GRAY (rounded)
+// the grey level of the RGBA pixel at data[j], as OpenCV's COLOR_RGB2GRAY (rounded)
+const lum = (data, j) => Math.round(0.299 * data[j] + 0.587 * data[j + 1] + 0.114 * data[j + 2]);
+
+// grey levels of an RGBA ImageData
 function greyOf({ data, width, height }) {
   const n = width * height, grey = new Float32Array(n);
   for (let i = 0, j = 0; i < n; i++, j += 4) {
-    grey[i] = Math.round(0.299 * data[j] + 0.587 * data[j + 1] + 0.114 * data[j + 2]);
+    grey[i] = lum(data, j);
   }
   return { data: grey, width, height, stride: 1, channels: 1 };
 }
@@ -134,7 +137,7 @@ function guideGrey(imageData, gw, gh) {
 function greyFrom(source, gw, gh) {
   const { data } = canvasPixels(source, gw, gh, "guide"), n = gw * gh, grey = new Float32Array(n);
   for (let i = 0, j = 0; i < n; i++, j += 4) {
-    grey[i] = Math.round(0.299 * data[j] + 0.587 * data[j + 1] + 0.114 * data[j + 2]);
+    grey[i] = lum(data, j);
   }
   return grey;
 }
@@ -308,9 +311,7 @@ function refineEdge(imageData, guide, small, gw, gh) {
     for (let x = 0, o = y * w, j = 4 * o; x < w; x++, j += 4) {
       const x0 = x0s[x], x1 = x0 + 1 < gw ? x0 + 1 : x0, fx = fxs[x];
       const a = rowA[x0] + fx * (rowA[x1] - rowA[x0]), b = rowB[x0] + fx * (rowB[x1] - rowB[x0]);
-      // the grey level (COLOR_RGB2GRAY, rounded), read here
-      const grey = Math.round(0.299 * data[j] + 0.587 * data[j + 1] + 0.114 * data[j + 2]);
-      const v = a * grey * (1 / 255) + b;
+      const v = a * lum(data, j) * (1 / 255) + b;  // the grey level read here
       out[o + x] = v < 0 ? 0 : v > 1 ? 1 : v;
     }
   }
@@ -565,23 +566,13 @@ export function drawFrame(canvas, source, w, h, { map, width: gw, height: gh }, 
   // the background
   ctx.globalCompositeOperation = "copy";
   if (effect === "blur") {
-    const sigma = Math.min((options.blur ?? 15) / 1000, 1) * Math.max(w, h);
-    const k = Math.max(1, Math.min(Math.floor(sigma / 4), w, h));
-    const sw = Math.max(1, Math.round(w / k)), sh = Math.max(1, Math.round(h / k));
+    const { sigma, sw, sh } = blurShape(w, h, options.blur ?? 15);
     const weighted = layerOf(sw, sh, "weighted");  // the frame × (1 - alpha), premultiplied
     weighted.globalCompositeOperation = "copy";
     weighted.drawImage(source, 0, 0, sw, sh);
     weighted.globalCompositeOperation = "destination-out";
     weighted.drawImage(mask.canvas, 0, 0, sw, sh);
-    const blurred = layerOf(sw, sh, "blurred");
-    blurred.globalCompositeOperation = "copy";
-    blurred.filter = `blur(${(sigma / k).toFixed(2)}px)`;
-    blurred.drawImage(weighted.canvas, 0, 0);
-    blurred.filter = "none";
-    const back = blurred.getImageData(0, 0, sw, sh), b = back.data;  // un-premultiplied: the ratio
-    for (let i = 3; i < b.length; i += 4) b[i] = 255;
-    blurred.putImageData(back, 0, 0);
-    ctx.drawImage(blurred.canvas, 0, 0, w, h);
+    ctx.drawImage(blurWeighted(weighted.canvas, sigma), 0, 0, w, h);
   } else {
     ctx.fillStyle = options.color || "#2e7dd1";
     ctx.fillRect(0, 0, w, h);
@@ -615,30 +606,42 @@ function cover(ctx, background, w, h) {
   ctx.drawImage(src, (w - bw) / 2, (h - bh) / 2, bw, bh);
 }
 
-// effects.blur_background's background: the image blurred with the person's pixels weighted
-// out, so no colour of the person bleeds into the blur. The canvas does it: an image whose
-// alpha is the background weight, blurred (canvas filters work on premultiplied colour), reads
-// back as blur(colour × weight) / blur(weight). Sigma: `strength` pixels at 1000 px of the
-// long side; as in Python, a wide blur runs on a copy shrunk k times (sigma ≥ 4 pixels there).
-// Returns that copy, opaque, for the caller to draw at full size.
-function blurredBackground(imageData, alpha, strength) {
-  const { width: w, height: h } = imageData, n = w * h;
-  const weighted = new ImageData(new Uint8ClampedArray(imageData.data), w, h), d = weighted.data;
-  for (let i = 0; i < n; i++) d[4 * i + 3] = Math.max(1, (1 - alpha[i]) * 255);  // never 0
+// effects.blur_background's sigma (`strength` pixels at 1000 px of the long side) and, as in
+// Python, the factor k a wide blur shrinks the image by first (sigma ≥ 4 pixels there)
+function blurShape(w, h, strength) {
   const sigma = Math.min(strength / 1000, 1) * Math.max(w, h);
   const k = Math.max(1, Math.min(Math.floor(sigma / 4), w, h));
-  const sw = Math.max(1, Math.round(w / k)), sh = Math.max(1, Math.round(h / k));
-  const src = layerOf(w, h, "photo-weighted"), small = new OffscreenCanvas(sw, sh);
-  src.putImageData(weighted, 0, 0);
-  small.getContext("2d").drawImage(src.canvas, 0, 0, sw, sh);
-  const blurred = new OffscreenCanvas(sw, sh);
-  const bctx = blurred.getContext("2d", { willReadFrequently: true });
-  bctx.filter = `blur(${(sigma / k).toFixed(2)}px)`;
-  bctx.drawImage(small, 0, 0);
-  const back = bctx.getImageData(0, 0, sw, sh), b = back.data;  // un-premultiplied: the ratio
+  return { sigma: sigma / k, sw: Math.max(1, Math.round(w / k)), sh: Math.max(1, Math.round(h / k)) };
+}
+
+// The background of effects.blur_background from `weighted`, a shrunk copy whose alpha is the
+// background weight: blurred by the canvas (its filters work on premultiplied colour), read back
+// as blur(colour × weight) / blur(weight), so no colour of the person bleeds into the blur, and
+// made opaque. Returns the canvas, for the caller to draw at full size.
+function blurWeighted(weighted, sigma) {
+  const { width: sw, height: sh } = weighted;
+  const blurred = layerOf(sw, sh, "blurred");
+  blurred.globalCompositeOperation = "copy";
+  blurred.filter = `blur(${sigma.toFixed(2)}px)`;
+  blurred.drawImage(weighted, 0, 0);
+  blurred.filter = "none";
+  const back = blurred.getImageData(0, 0, sw, sh), b = back.data;  // un-premultiplied: the ratio
   for (let i = 3; i < b.length; i += 4) b[i] = 255;
-  bctx.putImageData(back, 0, 0);
-  return blurred;
+  blurred.putImageData(back, 0, 0);
+  return blurred.canvas;
+}
+
+// A photo's blurred background: the image with its alpha the background weight (never 0,
+// which keeps a colour under the person), shrunk, blurred
+function blurredBackground(imageData, alpha, strength) {
+  const { width: w, height: h } = imageData, n = w * h, { sigma, sw, sh } = blurShape(w, h, strength);
+  const weighted = new ImageData(new Uint8ClampedArray(imageData.data), w, h), d = weighted.data;
+  for (let i = 0; i < n; i++) d[4 * i + 3] = Math.max(1, (1 - alpha[i]) * 255);
+  const src = layerOf(w, h, "photo-weighted"), small = layerOf(sw, sh, "weighted");
+  src.putImageData(weighted, 0, 0);
+  small.globalCompositeOperation = "copy";
+  small.drawImage(src.canvas, 0, 0, sw, sh);
+  return blurWeighted(small.canvas, sigma);
 }
 
 // for tests and profiling
