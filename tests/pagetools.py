@@ -44,7 +44,9 @@ def running_server(folder: Path, *args: str) -> Iterator[SimpleNamespace]:
     port = free_port()
     cmd = [sys.executable, "-m", "personseg", "serve", "--port", str(port), *args]
     with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=ENV)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=ENV, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -129,8 +131,14 @@ def chromium(folder: Path, clip: Path | None = None, *flags: str):
         *flags,
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    # ChromeDriver and its Chromium in a session of their own, apart from the test process
+    service = Service(CHROMEDRIVER, popen_kw={"start_new_session": True})
+    driver = webdriver.Chrome(options=options, service=service)
+    # Selenium waits on ChromeDriver without a limit by default: a browser that stops
+    # answering must fail the test, not stall the suite
+    driver.command_executor._client_config.timeout = 120
     driver.set_script_timeout(60)
+    driver.set_page_load_timeout(60)
     return driver
 
 

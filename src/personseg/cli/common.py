@@ -8,6 +8,7 @@ from typing import Any
 
 from personseg.config import BACKENDS, PRECISIONS
 from personseg.inference.effects import REFINES
+from personseg.inference.subject import SUBJECTS
 
 
 def quiet_flag() -> list[argparse.ArgumentParser]:
@@ -53,6 +54,22 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
         "model's size divisor, 32 for the default model; default: the checkpoint's). Larger "
         "finds small people better, and is slower",
     )
+    p.add_argument(
+        "--subject",
+        choices=SUBJECTS,
+        default="all",
+        help="all: every person (default); main: the photo's subject only, bystanders "
+        "left out (the largest, most central person region and what touches it; in a "
+        "video the same person from frame to frame)",
+    )
+    p.add_argument(
+        "--min-area",
+        type=share,
+        default=0.0,
+        metavar="F",
+        help="drop person regions smaller than this share of the photo, e.g. 0.005 for "
+        "specks under 0.5%% (default 0: keep all)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument(
         "--precision",
@@ -94,6 +111,14 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """An argparse type: a share in [0, 1)."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
 def probability(text: str) -> float:
     """An argparse type: a number strictly between 0 and 1."""
     value = float(text)
@@ -126,6 +151,13 @@ def add_effect_options(p: argparse.ArgumentParser) -> None:
         default=15.0,
         help="background blur strength, 0 for none (default 15)",
     )
+    p.add_argument(
+        "--no-decontaminate",
+        dest="decontaminate",
+        action="store_false",
+        help="cutout and replace: keep the photo's own colours in the soft edge (by default "
+        "they are the person's, estimated: no halo of the old background)",
+    )
 
 
 def effect_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -136,7 +168,7 @@ def effect_options(args: argparse.Namespace) -> dict[str, Any]:
     if "replace" in effects and not args.background:
         raise ValueError("--effect replace needs --background IMAGE or --background '#RRGGBB'")
     background = load_background(args.background, args.max_pixels) if args.background else None
-    return {"blur": args.blur, "background": background}
+    return {"blur": args.blur, "background": background, "decontaminate": args.decontaminate}
 
 
 def resolve_model(args: argparse.Namespace, model: str | Path) -> str | Path:
@@ -160,4 +192,6 @@ def load_segmenter(args: argparse.Namespace, model: str | Path):
         args.precision,
         refine=args.refine,
         input_size=args.input_size,
+        subject=args.subject,
+        min_area=args.min_area,
     )

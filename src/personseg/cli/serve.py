@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         refine=args.refine,
         input_size=args.input_size,
         threshold=args.threshold,
+        subject=args.subject,
+        min_area=args.min_area,
         max_bytes=args.max_bytes,
         max_pixels=args.max_pixels,
         queue=args.queue,

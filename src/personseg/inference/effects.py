@@ -3,7 +3,9 @@ background blur, background replacement. Everything works at the image's own res
 
 The edge of the alpha matte can be refined with a guided filter driven by the image (He, Sun,
 Tang, "Guided Image Filtering", ECCV 2010 / TPAMI 2013), which lets the matte follow the
-image's edges inside the soft band the model leaves at person boundaries.
+image's edges inside the soft band the model leaves at person boundaries. Cut-outs and new
+backgrounds take the person's own colour in that band, not the old background's
+(:func:`~personseg.inference.foreground.estimate_foreground`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import cv2
 import numpy as np
 
 from personseg.data.geometry import area_resize, scale_to
+from personseg.inference.foreground import estimate_foreground
 
 EFFECTS = ("mask", "overlay", "cutout", "blur", "replace")
 REFINES = ("guided", "none")
@@ -139,10 +142,12 @@ def alpha_matte(
     return np.clip(alpha, 0.0, 1.0, out=alpha)
 
 
-def cutout(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """RGBA uint8 (H, W, 4): the image with ``alpha`` as its transparency."""
+def cutout(image: np.ndarray, alpha: np.ndarray, decontaminate: bool = True) -> np.ndarray:
+    """RGBA uint8 (H, W, 4): the image with ``alpha`` as its transparency; with
+    ``decontaminate``, the soft edge's colours are the person's estimated own
+    (:func:`~personseg.inference.foreground.estimate_foreground`), not the old background's."""
     a = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
-    return np.dstack([image, a])
+    return np.dstack([estimate_foreground(image, alpha) if decontaminate else image, a])
 
 
 def composite(image: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -231,10 +236,13 @@ def load_background(
 
 
 def replace_background(
-    image: np.ndarray, alpha: np.ndarray, background: np.ndarray | Sequence[int] | str | Path
+    image: np.ndarray,
+    alpha: np.ndarray,
+    background: np.ndarray | Sequence[int] | str | Path,
+    decontaminate: bool = True,
 ) -> np.ndarray:
     """The person over a new background: an image (RGB, RGBA or grey array, or a file; scaled
-    to cover), an (R, G, B) colour or ``#RRGGBB``."""
+    to cover), an (R, G, B) colour or ``#RRGGBB``; ``decontaminate`` as in :func:`cutout`."""
     if isinstance(background, (str, Path)):
         background = load_background(background)
     if isinstance(background, np.ndarray):
@@ -244,7 +252,8 @@ def replace_background(
     else:
         bg = np.empty_like(image)
         bg[:] = np.asarray(background, np.uint8)
-    return composite(image, bg, alpha)
+    person = estimate_foreground(image, alpha) if decontaminate else image
+    return composite(person, bg, alpha)
 
 
 def apply_effect(
@@ -254,8 +263,10 @@ def apply_effect(
     threshold: float = 0.5,
     blur: float = 15.0,
     background: np.ndarray | Sequence[int] | str | Path | None = None,
+    decontaminate: bool = True,
 ) -> np.ndarray:
-    """One effect on an RGB uint8 image and its probability map (H, W).
+    """One effect on an RGB uint8 image and its probability map (H, W); ``decontaminate``:
+    ``cutout`` and ``replace`` take the person's own colour in the soft edge (:func:`cutout`).
 
     The map's edge is used as it is: a :class:`~personseg.inference.Segmenter`'s maps are
     refined already; give a map from elsewhere the same edge with :func:`refine_edge` first.
@@ -280,9 +291,9 @@ def apply_effect(
         return overlay(image, prob > threshold)
     alpha = alpha_matte(image, prob, threshold=threshold)
     if effect == "cutout":
-        return cutout(image, alpha)
+        return cutout(image, alpha, decontaminate)
     if effect == "blur":
         return blur_background(image, alpha, blur)
     if background is None:
         raise ValueError("the replace effect needs a background: an image path or #RRGGBB")
-    return replace_background(image, alpha, background)
+    return replace_background(image, alpha, background, decontaminate)

@@ -23,6 +23,7 @@ from personseg.data.geometry import area_resize, fit_shape, letterbox, unletterb
 from personseg.device import Runtime
 from personseg.inference.effects import binary_mask, check_refine, guide_shape, refine_edge
 from personseg.inference.memory import keep_freed_memory
+from personseg.inference.subject import SubjectFilter
 from personseg.models import without_upsampling
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,14 @@ class Segmenter:
         precision: str = "auto",
         optimize: bool = True,
         refine: str = "guided",
+        subject: str = "all",
+        min_area: float = 0.0,
     ):
         """``model`` is a torch module, or any callable mapping a normalised float32 batch
         ``(N, 3, H, W)`` to logits ``(N, 1, H, W)`` (e.g. an ONNX Runtime session); ``spec``
-        says how to feed it (:class:`~personseg.checkpoint.ModelSpec`). On glibc, freed
+        says how to feed it (:class:`~personseg.checkpoint.ModelSpec`); ``subject`` and
+        ``min_area`` which person regions each map keeps (:mod:`personseg.inference.subject`:
+        ``main`` for the photo's subject only). On glibc, freed
         arrays of up to 32 MiB are kept for reuse from here on (``memory.keep_freed_memory``):
         each frame's full-size arrays otherwise paid page faults, up to twice the time."""
         keep_freed_memory()
@@ -146,6 +151,7 @@ class Segmenter:
             self.rt, self.model, self.backend = None, model, getattr(model, "name", "callable")
         self.spec = spec
         self.refine = check_refine(refine)
+        self.subjects = SubjectFilter(subject, min_area)
         self.enlarge = False  # fit: whether photos of fewer than S² pixels are scaled up to S²
         self.mean = np.asarray(spec.mean, np.float32).reshape(3, 1, 1) * 255
         self.inv_std = 1 / (np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255)
@@ -193,6 +199,8 @@ class Segmenter:
         refine: str = "guided",
         input_size: int | None = None,
         threshold: float | None = None,
+        subject: str = "all",
+        min_area: float = 0.0,
     ) -> Segmenter:
         """A bundled model (``default``, ``fast``), checkpoint, run directory or ``.onnx`` file.
 
@@ -201,8 +209,9 @@ class Segmenter:
         (:func:`personseg.export.model_for_backend`); or ``auto``: ``fast`` on the fastest
         installed (:func:`fastest_backend`), else by the file's type (an ``.onnx`` on ONNX
         Runtime, else PyTorch). ``input_size`` and ``threshold`` override the model's own (the
-        size is checked against its divisor).
+        size is checked against its divisor); ``subject`` and ``min_area``: see ``__init__``.
         """
+        keep = {"refine": refine, "subject": subject, "min_area": min_area}
         changes = {"input_size": input_size, "threshold": threshold}
         changes = {k: v for k, v in changes.items() if v is not None}
         if backend not in BACKENDS:
@@ -218,14 +227,14 @@ class Segmenter:
                     f"{model} is an ONNX model: use --backend onnx, openvino (or auto)"
                 )
             runner = onnx_runner(model, "onnx" if backend == "auto" else backend, device)
-            return cls(runner, runner.spec.replace(**changes), refine=refine)
+            return cls(runner, runner.spec.replace(**changes), **keep)
         if backend in ONNX_BACKENDS:
             raise ValueError(
                 f"{model} is a PyTorch checkpoint: export it first (personseg export --model "
                 f"{model} --out model.onnx), or use --backend torch"
             )
         ckpt = load_checkpoint(model)
-        return cls(ckpt.model(), ckpt.spec.replace(**changes), device, precision, refine=refine)
+        return cls(ckpt.model(), ckpt.spec.replace(**changes), device, precision, **keep)
 
     @classmethod
     def from_checkpoint(
@@ -272,6 +281,7 @@ class Segmenter:
         images: Sequence[ImageLike],
         sizes: Sequence[tuple[int, int] | None] | None = None,
         timings: dict[str, float] | None = None,
+        subjects: SubjectFilter | None = None,
     ) -> list[np.ndarray]:
         """Probability maps (H, W) float32, one per image; images whose inputs have the same
         shape share one forward pass.
@@ -283,6 +293,8 @@ class Segmenter:
             timings: when given, the seconds spent in ``resize`` (to the model's input,
                 normalised), ``model`` (the network and its sigmoid) and ``edge`` (back to
                 the photo's size, guided filter) are added to it.
+            subjects: which person regions to keep, instead of the Segmenter's own
+                (:attr:`subjects`); the video path passes one that tracks its subject.
         """
         clock = Stopwatch(timings)
         rgb = [as_rgb(im) for im in images]
@@ -300,8 +312,9 @@ class Segmenter:
                 probs[i], strides[i] = p, stride
         clock.lap("model")
         sizes = sizes or [None] * len(rgb)
+        subjects = subjects or self.subjects
         out = [
-            self._finish(prob, box, im, size, stride)
+            self._finish(prob, box, im, size, stride, subjects)
             for prob, (_, box), im, size, stride in zip(
                 probs, prepared, rgb, sizes, strides, strict=True
             )
@@ -316,21 +329,33 @@ class Segmenter:
         image: np.ndarray,
         size: tuple[int, int] | None,
         stride: int = 1,
+        subjects: SubjectFilter | None = None,
     ) -> np.ndarray:
-        """The model's map (at ``stride`` of its input) back at the image's resolution,
-        refined, then at ``size``."""
-        if self.refine == "none":
-            return unletterbox(prob, box, size or image.shape[:2], stride)
+        """The model's map (at ``stride`` of its input) back at the image's resolution, its
+        regions chosen (``subjects``, at the edge filter's size), refined, then at ``size``."""
+        subjects = subjects or self.subjects
         # straight to the size the edge filter works at, not up to the photo's and down again
         small = unletterbox(prob, box, guide_shape(image.shape[:2]), stride)
-        prob = refine_edge(image, small, self.refine)
+        if self.refine == "none":
+            if subjects.passes_all:
+                return unletterbox(prob, box, size or image.shape[:2], stride)
+            keep = subjects.weights(small, self.threshold)
+            full = unletterbox(prob, box, size or image.shape[:2], stride)
+            return full if keep is None else full * cv2.resize(keep, full.shape[::-1])
+        prob = refine_edge(image, subjects(small, self.threshold), self.refine)
         if size is not None and tuple(size) != prob.shape:
             prob = cv2.resize(prob, tuple(size)[::-1], interpolation=cv2.INTER_LINEAR)
         return prob
 
-    def predict(self, image: ImageLike, size: tuple[int, int] | None = None) -> np.ndarray:
-        """Person probability (H, W) float32 in [0, 1] at the image's resolution (or ``size``)."""
-        return self.predict_batch([image], [size])[0]
+    def predict(
+        self,
+        image: ImageLike,
+        size: tuple[int, int] | None = None,
+        subjects: SubjectFilter | None = None,
+    ) -> np.ndarray:
+        """Person probability (H, W) float32 in [0, 1] at the image's resolution (or ``size``);
+        ``subjects`` as in :meth:`predict_batch`."""
+        return self.predict_batch([image], [size], subjects=subjects)[0]
 
     def predict_mask(self, image: ImageLike, threshold: float | None = None) -> np.ndarray:
         """Mask (H, W) uint8 in {0, 255}."""

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from personseg.inference.effects import apply_effect, scalar
 from personseg.inference.images import read_ahead
 from personseg.inference.segmenter import Segmenter, Stopwatch
+from personseg.inference.subject import SubjectFilter
 
 log = logging.getLogger("personseg")
 
@@ -190,6 +191,16 @@ class _AfterModel:
         self.n += 1
 
 
+def tracking(segmenter: Segmenter) -> dict[str, SubjectFilter]:
+    """The prediction options that make the segmenter's choice of person regions
+    (``subject``, ``min_area``) follow its subject from frame to frame; none when it keeps
+    every region (or is a stand-in without that choice)."""
+    own = getattr(segmenter, "subjects", None)
+    if own is None or own.passes_all:
+        return {}
+    return {"subjects": SubjectFilter(own.subject, own.min_area, track=True)}
+
+
 def _run_frames(
     segmenter: Segmenter,
     frames: Iterator[np.ndarray],
@@ -201,11 +212,12 @@ def _run_frames(
     """Every frame through the model in batches (decoded one batch ahead, on a thread), then
     through ``after``; the model's stages are timed into ``after.clock``'s timings."""
     clock = after.clock
+    subjects = tracking(segmenter)
     batches = iter(lambda: _read_batch(frames, batch_size), [])
     clock.restart()
     for batch in read_ahead(batches):
         clock.lap("decode")
-        probs = segmenter.predict_batch(batch, timings=clock.timings)
+        probs = segmenter.predict_batch(batch, timings=clock.timings, **subjects)
         clock.restart()
         for frame, prob in zip(batch, probs, strict=True):
             after(frame, prob, encode)
@@ -343,10 +355,10 @@ def run_webcam(
     if not capture.isOpened():
         cv2.destroyAllWindows()
         raise RuntimeError(f"no camera at index {camera}; try --camera 1, or check permissions")
-    smoother, shown = TemporalSmoother(smoothing), 0
+    smoother, shown, subjects = TemporalSmoother(smoothing), 0, tracking(segmenter)
     try:
         for frame in read_frames(capture):
-            prob = smoother(frame, segmenter.predict(frame))
+            prob = smoother(frame, segmenter.predict(frame, **subjects))
             cv2.imshow("personseg", _to_frame(apply_effect(frame, prob, effect, **effect_options)))
             shown += 1
             if cv2.waitKey(1) & 0xFF in (27, ord("q")):

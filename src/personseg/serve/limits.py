@@ -33,6 +33,7 @@ from personseg.inference.images import (
 )
 from personseg.inference.memory import malloc_trim
 from personseg.inference.segmenter import Segmenter
+from personseg.inference.subject import check_min_area, check_subject
 from personseg.serve.admission import QUEUE_CEILING, Admission
 
 STATUS = {CorruptImageError: 400, ImageTooLargeError: 413, NotAnImageError: 415}
@@ -51,6 +52,8 @@ class ServeSettings:
     precision: str = "auto"
     refine: str = "guided"
     input_size: int | None = None
+    subject: str = "all"
+    min_area: float = 0.0
     threshold: float | None = None
     max_bytes: int = 20_000_000  # one request's body
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -66,6 +69,8 @@ class ServeSettings:
         if self.timeout <= 0:
             raise ValueError(f"--timeout must be positive, got {self.timeout}")
         check_refine(self.refine)
+        check_subject(self.subject)
+        check_min_area(self.min_area)
 
     @property
     def most_queued(self) -> int:
@@ -82,6 +87,8 @@ class ServeSettings:
             refine=self.refine,
             input_size=self.input_size,  # checked against the model's size divisor
             threshold=self.threshold,
+            subject=self.subject,
+            min_area=self.min_area,
         )
 
 

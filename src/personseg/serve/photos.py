@@ -20,11 +20,16 @@ from python_multipart.multipart import FormParser, parse_options_header
 from personseg.inference.effects import EFFECTS, apply_effect, parse_color
 from personseg.inference.images import FORMATS, ImageError, decode_image, encode_image
 from personseg.inference.segmenter import Segmenter
+from personseg.inference.subject import SUBJECTS, SubjectFilter
 from personseg.inference.video import TemporalSmoother
 from personseg.serve.limits import ServeSettings, WorkQueue, image_error, read_body
 
 Effect = Enum("Effect", {e: e for e in EFFECTS}, type=str)  # type: ignore[misc]
 Format = Enum("Format", {f: f for f in FORMATS}, type=str)  # type: ignore[misc]
+Subject = Enum("Subject", {s: s for s in SUBJECTS}, type=str)  # type: ignore[misc]
+SUBJECT_DOC = "all: every person; main: the photo's subject only (default: the server's)"
+DECONTAMINATE_DOC = "cutout, replace: the person's own colours in the soft edge (no halo)"
+MIN_AREA_DOC = "drop person regions under this share of the photo (default: the server's)"
 
 
 def form_parts(body: bytes, content_type: str) -> dict[str, tuple[bytes, bool]]:
@@ -94,19 +99,23 @@ def segment_bytes(
     max_pixels: int,
     smoother: TemporalSmoother | None = None,
     name: str = "the upload",
+    subjects: SubjectFilter | None = None,
+    decontaminate: bool = True,
 ) -> tuple[bytes, tuple[int, int], dict[str, float]]:
     """Decode, segment, apply the effect and encode: (bytes, (W, H), milliseconds by step).
-    ``smoother`` smooths the maps of a stream's frames; ``name`` is the image in messages."""
+    ``smoother`` smooths the maps of a stream's frames; ``name`` is the image in messages;
+    ``subjects`` which person regions to keep (the segmenter's own when None);
+    ``decontaminate``: the person's own colours in a cut-out's or replacement's soft edge."""
     t = [time.perf_counter()]
     image = decode_image(data, max_pixels, name)
     if isinstance(background, bytes):
         background = decode_image(background, max_pixels, "the background")
     t.append(time.perf_counter())
-    prob = seg.predict(image)
+    prob = seg.predict(image, **({"subjects": subjects} if subjects is not None else {}))
     if smoother is not None:
         prob = smoother(image, prob)
     t.append(time.perf_counter())
-    out = apply_effect(image, prob, effect, seg.threshold, blur, background)
+    out = apply_effect(image, prob, effect, seg.threshold, blur, background, decontaminate)
     t.append(time.perf_counter())
     encoded = encode_image(out, fmt)
     t.append(time.perf_counter())
@@ -147,6 +156,20 @@ UPLOAD_DOC = {
 }
 
 
+def chosen_subjects(
+    seg: Segmenter, subject: Subject | None, min_area: float, track: bool = False
+) -> SubjectFilter | None:
+    """A request's choice of person regions: its ``subject`` and ``min_area``, else the
+    server's own (``--subject``, ``--min-area``); ``track`` follows a stream's subject from
+    frame to frame. None when every region is kept as the server keeps them."""
+    own = getattr(seg, "subjects", None) or SubjectFilter()
+    if subject is None and min_area == 0 and not track:
+        return None
+    name = subject.value if subject is not None else own.subject
+    chosen = SubjectFilter(name, min_area or own.min_area, track)
+    return None if chosen.passes_all else chosen
+
+
 def _sized(seg: Segmenter, input_size: int | None) -> Segmenter:
     """``seg``, or a shallow copy of it at another input size (422 if the model refuses it)."""
     if input_size is None or input_size == seg.input_size:
@@ -183,6 +206,9 @@ def router(settings: ServeSettings, seg: Segmenter, work: WorkQueue) -> APIRoute
         format: Annotated[Format, Query(description="png, webp or jpeg")] = Format.png,
         input_size: Annotated[int | None, Query(ge=64, le=2048, description="model input")] = None,
         blur: Annotated[float, Query(ge=0, le=100, description="blur strength")] = 15.0,
+        subject: Annotated[Subject | None, Query(description=SUBJECT_DOC)] = None,
+        min_area: Annotated[float, Query(ge=0, lt=1, description=MIN_AREA_DOC)] = 0.0,
+        decontaminate: Annotated[bool, Query(description=DECONTAMINATE_DOC)] = True,
     ) -> Response:
         """One photo in, the effect out at the photo's size (a cut-out is an RGBA image)."""
         t0 = time.perf_counter()
@@ -190,10 +216,11 @@ def router(settings: ServeSettings, seg: Segmenter, work: WorkQueue) -> APIRoute
         image, bg = upload(body, request.headers.get("content-type", ""), background)
         check_options(effect.value, format.value, bg)
         model = _sized(seg, input_size)
+        subjects = chosen_subjects(seg, subject, min_area)
         try:
             encoded, (w, h), ms = await work.run(
                 segment_bytes, model, image, bg, effect.value, format.value, blur,
-                settings.max_pixels,
+                settings.max_pixels, None, "the upload", subjects, decontaminate,
             )  # fmt: skip
         except ImageError as err:
             raise image_error(err) from None

@@ -12,7 +12,7 @@ from personseg.inference.images import ImageError
 from personseg.inference.segmenter import Segmenter
 from personseg.inference.video import TemporalSmoother
 from personseg.serve.limits import STATUS, ServeSettings, WorkQueue
-from personseg.serve.photos import Effect, check_options, segment_bytes
+from personseg.serve.photos import Effect, Subject, check_options, chosen_subjects, segment_bytes
 
 
 def router(settings: ServeSettings, seg: Segmenter, work: WorkQueue) -> APIRouter:
@@ -26,6 +26,9 @@ def router(settings: ServeSettings, seg: Segmenter, work: WorkQueue) -> APIRoute
         background: str | None = None,
         blur: float = 15.0,
         smoothing: float = 0.5,
+        subject: Subject | None = None,
+        min_area: float = 0.0,
+        decontaminate: bool = True,
     ) -> None:
         """Binary image frames (JPEG) in, processed frames out (JPEG; PNG for a cut-out); a
         refused frame gets a JSON text message ``{"error": ..., "status": ...}`` instead."""
@@ -35,6 +38,10 @@ def router(settings: ServeSettings, seg: Segmenter, work: WorkQueue) -> APIRoute
                 raise ValueError(f"blur must be in [0, 100], got {blur}")
             bg = parse_color(background) if background else None
             smoother = TemporalSmoother(smoothing)
+            if not 0.0 <= min_area < 1.0:
+                raise ValueError(f"min_area must be in [0, 1), got {min_area}")
+            # one per connection: it follows this stream's subject from frame to frame
+            subjects = chosen_subjects(seg, subject, min_area, track=True)
             check_options(effect.value, "jpeg" if effect.value != "cutout" else "png", bg)
         except (ValueError, HTTPException) as err:
             await ws.close(code=1008, reason=str(getattr(err, "detail", err))[:120])
@@ -53,7 +60,7 @@ def router(settings: ServeSettings, seg: Segmenter, work: WorkQueue) -> APIRoute
                         raise HTTPException(413, f"frame over {settings.max_bytes:,} bytes")
                     encoded, _, _ = await work.run(
                         segment_bytes, seg, frame, bg, effect.value, fmt, blur,
-                        settings.max_pixels, smoother, "the frame",
+                        settings.max_pixels, smoother, "the frame", subjects, decontaminate,
                     )  # fmt: skip
                 except ImageError as err:
                     await ws.send_text(
