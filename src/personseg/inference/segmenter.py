@@ -312,7 +312,6 @@ class Segmenter:
                 probs[i], strides[i] = p, stride
         clock.lap("model")
         sizes = sizes or [None] * len(rgb)
-        subjects = subjects or self.subjects
         out = [
             self._finish(prob, box, im, size, stride, subjects)
             for prob, (_, box), im, size, stride in zip(
@@ -334,14 +333,15 @@ class Segmenter:
         """The model's map (at ``stride`` of its input) back at the image's resolution, its
         regions chosen (``subjects``, at the edge filter's size), refined, then at ``size``."""
         subjects = subjects or self.subjects
+        if self.refine == "none":
+            full = unletterbox(prob, box, size or image.shape[:2], stride)
+            if subjects.passes_all:
+                return full
+            small = unletterbox(prob, box, guide_shape(image.shape[:2]), stride)
+            keep = subjects.weights(small, self.threshold)
+            return full if keep is None else full * cv2.resize(keep, full.shape[::-1])
         # straight to the size the edge filter works at, not up to the photo's and down again
         small = unletterbox(prob, box, guide_shape(image.shape[:2]), stride)
-        if self.refine == "none":
-            if subjects.passes_all:
-                return unletterbox(prob, box, size or image.shape[:2], stride)
-            keep = subjects.weights(small, self.threshold)
-            full = unletterbox(prob, box, size or image.shape[:2], stride)
-            return full if keep is None else full * cv2.resize(keep, full.shape[::-1])
         prob = refine_edge(image, subjects(small, self.threshold), self.refine)
         if size is not None and tuple(size) != prob.shape:
             prob = cv2.resize(prob, tuple(size)[::-1], interpolation=cv2.INTER_LINEAR)

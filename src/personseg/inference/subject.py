@@ -46,7 +46,7 @@ def check_min_area(min_area: float) -> float:
     return min_area
 
 
-def _scores(stats: np.ndarray, centroids: np.ndarray, mass: np.ndarray, shape) -> np.ndarray:
+def _scores(centroids: np.ndarray, mass: np.ndarray, shape) -> np.ndarray:
     """Mass times place (rule 2) of each region, background (label 0) included as 0."""
     h, w = shape
     d2 = ((centroids[:, 0] + 0.5) / w - 0.5) ** 2 + ((centroids[:, 1] + 0.5) / h - 0.5) ** 2
@@ -126,7 +126,7 @@ class SubjectFilter:
     def _main(self, prob, labels, stats, centroids, big: set[int]) -> set[int]:
         """The subject's regions among ``big`` (rules 2 and 3, with tracking)."""
         mass = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=len(stats))
-        score = _scores(stats, centroids, mass, prob.shape)
+        score = _scores(centroids, mass, prob.shape)
         first = max(big, key=lambda i: score[i])
         if self.track and self.previous is not None and self.previous.shape == labels.shape:
             overlap = np.bincount(labels[self.previous], minlength=len(stats))
