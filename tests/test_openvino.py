@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import shutil
 import sys
@@ -24,6 +25,13 @@ from personseg.inference.segmenter import Segmenter
 from personseg.models import create_model
 
 SPEC = ModelSpec("unet-small", {"base_channels": 4}, input_size=32)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_at_the_end():
+    """This module's OpenVINO models freed when it ends, not at a random later point."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "video", parents=quiet_flag(), help="apply an effect to every frame of a video"
     )
     p.add_argument("input", metavar="INPUT", help="video file (anything OpenCV reads)")
-    p.add_argument("--out", required=True, metavar="OUTPUT", help="output video (.mp4 or .avi)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="OUTPUT",
+        help="output: .mp4/.avi/.mkv, .webm (VP9) or .mov (ProRes) keep a cut-out's "
+        "alpha, frames/%%05d.png writes one PNG per frame",
+    )
     p.add_argument("--effect", choices=EFFECTS, default="blur", help="default blur")
     add_effect_options(p)
     add_max_pixels(p)
@@ -42,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", metavar="OUT", help="write the statistics as JSON")
     p.add_argument("--batch-size", type=positive_int, default=4)
-    p.add_argument("--no-audio", action="store_true", help="do not copy audio back with ffmpeg")
+    p.add_argument("--no-audio", action="store_true", help="do not copy the input's audio")
     add_model(p)
     add_runtime(p)
     p.set_defaults(run=run)
@@ -59,8 +65,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from personseg.inference.video import AUDIO_NOTES, remux_audio, segment_video
+    from personseg.inference.video import AUDIO_NOTES, segment_video
+    from personseg.inference.videoio import check_output, copy_audio
 
+    check_output(args.out, alpha=args.effect == "cutout")  # before the model loads
     options = effect_options(args)
     seg = load_segmenter(args, args.model)
     r = segment_video(
@@ -77,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_audio:
         audio = "left out (--no-audio)"
     else:
-        audio = AUDIO_NOTES[remux_audio(args.input, args.out)]
+        audio = AUDIO_NOTES[copy_audio(args.input, args.out)]
     print(
         f"wrote {r['output']}: {r['frames']} frames, {r['size'][0]}x{r['size'][1]} at "
         f"{r['fps']:.2f} fps ({r['frames_per_s']:.1f} frames/s; audio {audio})"

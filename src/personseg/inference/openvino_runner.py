@@ -41,6 +41,19 @@ def _ov():
     return openvino
 
 
+_CORE: list[Any] = []  # the process's one OpenVINO Core, made on first use, kept to the end
+
+
+def _core() -> Any:
+    """One ``openvino.Core`` per process, kept until it exits. The test suite's workers
+    died with SIGSEGV at random later points, only after OpenVINO tests had run in them;
+    a Core made and freed by every runner (its plugin's threads torn down whenever the
+    garbage collector got to it) is the suspect, not a proven cause."""
+    if not _CORE:
+        _CORE.append(_ov().Core())
+    return _CORE[0]
+
+
 def check_device(device: str) -> None:
     """OpenVINO runs here on the CPU only: ``auto`` and ``cpu`` are accepted."""
     if device not in ("auto", "cpu"):
@@ -62,12 +75,12 @@ class OpenVinoRunner:
     name = "openvino-cpu"
 
     def __init__(self, path: str | Path, threads: int | None = None, device: str = "auto"):
-        ov = _ov()
+        _ov()  # a clear error when OpenVINO is missing
         check_device(device)
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model not found: {path}")
-        self.core = ov.Core()
+        self.core = _core()
         try:
             self.model = self.core.read_model(str(path))
         except RuntimeError as err:  # OpenVINO's read errors

@@ -5,16 +5,14 @@ did not change (grey-level difference below a small threshold), the new probabil
 with the previous smoothed one; where something moved, the new probability is taken as it is,
 so moving edges do not lag. Flicker is the mean absolute frame-to-frame change of the
 probability map inside those unchanged regions (a perfect model on a still scene scores 0).
-OpenCV reads and writes the frames; it does not carry audio (``remux_audio`` copies it back
-with ``ffmpeg`` when that is on the PATH).
+OpenCV reads the frames; :mod:`personseg.inference.videoio` writes them (with alpha into
+``.webm``/``.mov``/PNG frames) and copies the audio with PyAV.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 import sys
 import time
 from collections import deque
@@ -32,6 +30,7 @@ from personseg.inference.effects import apply_effect, scalar
 from personseg.inference.images import read_ahead
 from personseg.inference.segmenter import Segmenter, Stopwatch
 from personseg.inference.subject import SubjectFilter
+from personseg.inference.videoio import FrameWriter, check_output, open_writer
 
 log = logging.getLogger("personseg")
 
@@ -107,19 +106,12 @@ def _open(path: str | Path) -> cv2.VideoCapture:
     return capture
 
 
-def _writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
-    fourcc = {".avi": "MJPG", ".mkv": "mp4v"}.get(path.suffix.lower(), "mp4v")
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
-    if not writer.isOpened():
-        raise ValueError(f"cannot write video {path}; use an .mp4 or .avi file name")
-    return writer
-
-
 def _to_frame(result: np.ndarray) -> np.ndarray:
-    """Effect output (grey mask, RGB, or RGBA cut-out) → BGR frame for the writer."""
+    """Effect output (grey mask, RGB, or RGBA cut-out) → BGR frame for a window (a cut-out
+    shown over black)."""
     if result.ndim == 2:
         return cv2.cvtColor(result, cv2.COLOR_GRAY2BGR)
-    if result.shape[2] == 4:  # video has no alpha: show the cut-out over black
+    if result.shape[2] == 4:
         a = result[..., 3:4].astype(np.float32) / 255
         result = (result[..., :3] * a + 0.5).astype(np.uint8)
     return cv2.cvtColor(result, cv2.COLOR_RGB2BGR)
@@ -127,10 +119,6 @@ def _to_frame(result: np.ndarray) -> np.ndarray:
 
 def _read_batch(frames: Iterator[np.ndarray], size: int) -> list[np.ndarray]:
     return [frame for _, frame in zip(range(size), frames, strict=False)]
-
-
-def _write(writer: cv2.VideoWriter, result: np.ndarray) -> None:
-    writer.write(_to_frame(result))
 
 
 def _open_video(
@@ -151,12 +139,12 @@ def _open_video(
 class _Encoder:
     """Writes effect outputs into ``writer`` on ``pool``'s thread, at most two frames behind."""
 
-    def __init__(self, pool: ThreadPoolExecutor, writer: cv2.VideoWriter):
+    def __init__(self, pool: ThreadPoolExecutor, writer: FrameWriter):
         self.pool, self.writer = pool, writer
         self.behind: deque[Future] = deque()
 
     def __call__(self, result: np.ndarray) -> None:
-        self.behind.append(self.pool.submit(_write, self.writer, result))
+        self.behind.append(self.pool.submit(self.writer.write, result))
         while len(self.behind) > 2:
             self.behind.popleft().result()
 
@@ -276,6 +264,7 @@ def segment_video(
         own: their stages are the time the rest waited for them.
     """
     output = Path(output)
+    check_output(output, alpha=effect == "cutout")
     output.parent.mkdir(parents=True, exist_ok=True)
     capture, fps, size, total = _open_video(source)
     smoother = TemporalSmoother(smoothing)
@@ -284,7 +273,7 @@ def segment_video(
     after = _AfterModel(smoother, Stopwatch(timings), effect, effect_options, on_prob)
     bar = tqdm(total=total, unit="frame", desc=Path(source).name, disable=not progress)
     try:
-        writer = _writer(output, fps, size)
+        writer = open_writer(output, fps, size, alpha=effect == "cutout")
         # decoding and encoding run on threads of their own (OpenCV lets go of the GIL),
         # beside the model and the effect: one batch ahead, at most two frames behind
         with ThreadPoolExecutor(1) as pool:
@@ -294,7 +283,7 @@ def segment_video(
         bar.close()
         capture.release()
         if writer is not None:
-            writer.release()
+            writer.close()
     if after.n == 0:
         output.unlink(missing_ok=True)
         raise ValueError(f"{source} holds no readable frames")
@@ -303,28 +292,10 @@ def segment_video(
 
 AUDIO_NOTES = {
     "copied": "copied",
-    "no ffmpeg": "not copied: OpenCV drops it; install ffmpeg to keep it",
-    "not copied": "none (the input has no audio track, or ffmpeg could not copy it)",
+    "re-encoded": "re-encoded (the container does not take its codec)",
+    "none": "none (the input has no audio track)",
+    "failed": "not copied: PyAV could not write it (the silent video is kept)",
 }
-
-
-def remux_audio(source: str | Path, video: str | Path) -> str:
-    """Copy ``source``'s audio track into ``video`` with ffmpeg. Returns ``"copied"``, ``"no
-    ffmpeg"`` or ``"not copied"`` (no audio track, or ffmpeg failed; the silent video is
-    kept); :data:`AUDIO_NOTES` says each in words."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        return "no ffmpeg"
-    video = Path(video)
-    tmp = video.with_name(f".{video.stem}.audio{video.suffix}")
-    cmd = [ffmpeg, "-y", "-loglevel", "error", "-i", str(video), "-i", str(source)]
-    cmd += ["-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-shortest", str(tmp)]
-    done = subprocess.run(cmd, capture_output=True).returncode == 0 and tmp.is_file()
-    if done:
-        tmp.replace(video)
-    else:
-        tmp.unlink(missing_ok=True)
-    return "copied" if done else "not copied"
 
 
 def run_webcam(
