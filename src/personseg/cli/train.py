@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import Field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -186,11 +187,27 @@ def run(args: argparse.Namespace) -> int:
         main, done = is_main_process(), True
     finally:
         close_distributed(wait=done)
-    if not main:
-        return 0
-    best = result["best_metrics"]
-    print(
-        f"best val Dice {best['val_dice']:.4f} (IoU {best['val_iou']:.4f}) at epoch "
-        f"{result['best_epoch']}; run saved in {result['run_dir']}"
-    )
+    if main:
+        best = result["best_metrics"]
+        print(
+            f"best val Dice {best['val_dice']:.4f} (IoU {best['val_iou']:.4f}) at epoch "
+            f"{result['best_epoch']}; run saved in {result['run_dir']}"
+        )
+    if launched_by_torchrun():
+        leave_now(0)
     return 0
+
+
+def leave_now(code: int) -> NoReturn:
+    """End a torchrun process once its work is written, skipping the interpreter's teardown.
+
+    Rank 0 sometimes aborted at exit after a finished run ("terminate called without an
+    active exception", exit -6; seen in several full test runs here): Gloo's threads are torn
+    down with the interpreter even after ``destroy_process_group`` (pytorch/pytorch#179291
+    describes the same abort). Every file is closed by now (checkpoints are written
+    atomically), so only the buffered output needs flushing.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
