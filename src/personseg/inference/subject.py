@@ -146,3 +146,17 @@ class SubjectFilter:
         region = np.isin(labels, list(kept)).astype(np.uint8)
         region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
         return cv2.blur(region.astype(np.float32), (r | 1, r | 1))
+
+
+def chosen(
+    own: SubjectFilter | None,
+    subject: str | None = None,
+    min_area: float = 0.0,
+    track: bool = False,
+) -> SubjectFilter | None:
+    """A call's choice of person regions: ``subject`` and ``min_area`` where given, else
+    ``own``'s (a segmenter's ``--subject``/``--min-area``); ``track`` follows the subject from
+    frame to frame (a filter of its own, with its own memory). None when every region is kept."""
+    own = own or SubjectFilter()
+    picked = SubjectFilter(subject or own.subject, min_area or own.min_area, track)
+    return None if picked.passes_all else picked

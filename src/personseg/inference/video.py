@@ -29,7 +29,7 @@ from tqdm import tqdm
 from personseg.inference.effects import apply_effect, scalar
 from personseg.inference.images import read_ahead
 from personseg.inference.segmenter import Segmenter, Stopwatch
-from personseg.inference.subject import SubjectFilter
+from personseg.inference.subject import SubjectFilter, chosen
 from personseg.inference.videoio import FrameWriter, check_output, open_writer
 
 log = logging.getLogger("personseg")
@@ -183,10 +183,8 @@ def tracking(segmenter: Segmenter) -> dict[str, SubjectFilter]:
     """The prediction options that make the segmenter's choice of person regions
     (``subject``, ``min_area``) follow its subject from frame to frame; none when it keeps
     every region (or is a stand-in without that choice)."""
-    own = getattr(segmenter, "subjects", None)
-    if own is None or own.passes_all:
-        return {}
-    return {"subjects": SubjectFilter(own.subject, own.min_area, track=True)}
+    picked = chosen(getattr(segmenter, "subjects", None), track=True)
+    return {} if picked is None else {"subjects": picked}
 
 
 def _run_frames(

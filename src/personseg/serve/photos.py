@@ -20,7 +20,7 @@ from python_multipart.multipart import FormParser, parse_options_header
 from personseg.inference.effects import EFFECTS, apply_effect, parse_color
 from personseg.inference.images import FORMATS, ImageError, decode_image, encode_image
 from personseg.inference.segmenter import Segmenter
-from personseg.inference.subject import SUBJECTS, SubjectFilter
+from personseg.inference.subject import SUBJECTS, SubjectFilter, chosen
 from personseg.inference.video import TemporalSmoother
 from personseg.serve.limits import ServeSettings, WorkQueue, image_error, read_body
 
@@ -162,12 +162,10 @@ def chosen_subjects(
     """A request's choice of person regions: its ``subject`` and ``min_area``, else the
     server's own (``--subject``, ``--min-area``); ``track`` follows a stream's subject from
     frame to frame. None when every region is kept as the server keeps them."""
-    own = getattr(seg, "subjects", None) or SubjectFilter()
     if subject is None and min_area == 0 and not track:
         return None
-    name = subject.value if subject is not None else own.subject
-    chosen = SubjectFilter(name, min_area or own.min_area, track)
-    return None if chosen.passes_all else chosen
+    name = subject.value if subject is not None else None
+    return chosen(getattr(seg, "subjects", None), name, min_area, track)
 
 
 def _sized(seg: Segmenter, input_size: int | None) -> Segmenter:
