@@ -30,7 +30,7 @@ from personseg.inference.effects import apply_effect, scalar
 from personseg.inference.images import read_ahead
 from personseg.inference.segmenter import Segmenter, Stopwatch
 from personseg.inference.subject import SubjectFilter, chosen
-from personseg.inference.videoio import FrameWriter, check_output, open_writer
+from personseg.inference.videoio import FrameWriter, check_output, open_writer, to_bgr
 
 log = logging.getLogger("personseg")
 
@@ -109,12 +109,10 @@ def _open(path: str | Path) -> cv2.VideoCapture:
 def _to_frame(result: np.ndarray) -> np.ndarray:
     """Effect output (grey mask, RGB, or RGBA cut-out) → BGR frame for a window (a cut-out
     shown over black)."""
-    if result.ndim == 2:
-        return cv2.cvtColor(result, cv2.COLOR_GRAY2BGR)
-    if result.shape[2] == 4:
+    if result.ndim == 3 and result.shape[2] == 4:
         a = result[..., 3:4].astype(np.float32) / 255
         result = (result[..., :3] * a + 0.5).astype(np.uint8)
-    return cv2.cvtColor(result, cv2.COLOR_RGB2BGR)
+    return to_bgr(result)
 
 
 def _read_batch(frames: Iterator[np.ndarray], size: int) -> list[np.ndarray]:

@@ -81,7 +81,7 @@ def open_writer(path: str | Path, fps: float, size: tuple[int, int], alpha: bool
     return OpenCVWriter(path, fps, size)
 
 
-def _bgr(result: np.ndarray) -> np.ndarray:
+def to_bgr(result: np.ndarray) -> np.ndarray:
     """Effect output → BGR (or BGRA) for OpenCV."""
     if result.ndim == 2:
         return cv2.cvtColor(result, cv2.COLOR_GRAY2BGR)
@@ -100,7 +100,7 @@ class OpenCVWriter:
             raise ValueError(f"cannot write video {path}; use an .mp4 or .avi file name")
 
     def write(self, result: np.ndarray) -> None:
-        self.writer.write(_bgr(result))
+        self.writer.write(to_bgr(result))
 
     def close(self) -> None:
         self.writer.release()
@@ -115,7 +115,7 @@ class SequenceWriter:
 
     def write(self, result: np.ndarray) -> None:
         name = self.pattern % self.n
-        if not cv2.imwrite(name, _bgr(result)):
+        if not cv2.imwrite(name, to_bgr(result)):
             raise ValueError(f"cannot write {name}")
         self.n += 1
 
