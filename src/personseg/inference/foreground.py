@@ -27,7 +27,7 @@ EPS = 1e-4
 
 
 def _means(
-    image: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, radius: int
+    fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, radius: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Local means (H, W, 3) of the foreground colours weighted by α and of the background
     colours weighted by 1 - α, in windows of ``2 * radius + 1`` pixels."""
@@ -61,10 +61,11 @@ def estimate_foreground(
     small = area_resize(image, size).astype(np.float32)
     small_alpha = np.clip(area_resize(alpha, size), 0, 1)
     fg, bg = small, small
-    for share in RADII:
+    for i, share in enumerate(RADII):
         radius = max(1, round(share * max(size)))
-        fg_mean, bg_mean = _means(small, fg, bg, small_alpha, radius)
-        fg, bg = _fuse(small, fg_mean, bg_mean, small_alpha[..., None]), bg_mean
+        fg_mean, bg_mean = _means(fg, bg, small_alpha, radius)
+        if i < len(RADII) - 1:  # the last pass's means go to full size below
+            fg, bg = _fuse(small, fg_mean, bg_mean, small_alpha[..., None]), bg_mean
     # the last pass's means at full size, then the formula on the soft edge's pixels only
     ys, xs = np.nonzero(band)
     box = (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1)

@@ -17,6 +17,7 @@ gets its own model (at most :data:`MAX_STATIC` shapes).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -41,17 +42,13 @@ def _ov():
     return openvino
 
 
-_CORE: list[Any] = []  # the process's one OpenVINO Core, made on first use, kept to the end
-
-
+@functools.cache
 def _core() -> Any:
     """One ``openvino.Core`` per process, kept until it exits. The test suite's workers
     died with SIGSEGV at random later points, only after OpenVINO tests had run in them;
     a Core made and freed by every runner (its plugin's threads torn down whenever the
     garbage collector got to it) is the suspect, not a proven cause."""
-    if not _CORE:
-        _CORE.append(_ov().Core())
-    return _CORE[0]
+    return _ov().Core()
 
 
 def check_device(device: str) -> None:

@@ -45,11 +45,6 @@ def is_sequence(path: str | Path) -> bool:
     return PATTERN.search(Path(path).name) is not None
 
 
-def keeps_alpha(path: str | Path) -> bool:
-    """Whether a video written to ``path`` can carry an alpha channel."""
-    return is_sequence(path) or Path(path).suffix.lower() in ALPHA_CONTAINERS
-
-
 def check_output(path: str | Path, alpha: bool) -> None:
     """Raise ``ValueError`` (one line, what to do) for an output that cannot be written."""
     path = Path(path)
@@ -97,7 +92,7 @@ class OpenCVWriter:
         fourcc = cv2.VideoWriter_fourcc(*OPENCV_FOURCC[path.suffix.lower()])
         self.writer = cv2.VideoWriter(str(path), fourcc, fps, size)
         if not self.writer.isOpened():
-            raise ValueError(f"cannot write video {path}; use an .mp4 or .avi file name")
+            raise ValueError(f"OpenCV cannot write video {path}; try a .webm or .mov name")
 
     def write(self, result: np.ndarray) -> None:
         self.writer.write(to_bgr(result))
